@@ -1,0 +1,53 @@
+# The two commands a new user needs: `make run` and `make test`. Each installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIG ?= config.yaml
+
+.PHONY: install run smoke test lint format bench docs-figures clean
+
+$(STAMP): envs/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r envs/requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the default configuration (config.yaml): figures land in results/figures/.
+run: install
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+
+## The smoke configuration: the whole DAG in under a minute.
+smoke: install
+	$(BIN)/snakemake --cores $(CORES) --configfile workflow/configs/smoke.yaml
+
+## The whole test suite (includes lint checks and a smoke run of the workflow).
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint --cores 1
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	$(BIN)/snakefmt Snakefile workflow/rules
+
+## Reference vs engine backends side by side: results/bench/engine.json.
+bench: install
+	$(BIN)/python -m progdistill.bench
+
+## Copy the default run's figures (small PNGs) into docs/ for the README.
+docs-figures:
+	mkdir -p docs/figures
+	cp results/figures/*.png docs/figures/
+
+clean:
+	rm -rf results/* .snakemake
+	touch results/.gitkeep

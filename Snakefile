@@ -1,0 +1,23 @@
+# progdistill: progressive distillation on sparse parity (and hierarchical parity), as one DAG:
+# teacher -> select_teacher -> probe (per checkpoint) -> students (per strategy x width) -> aggregate -> figures
+
+
+# A preset given with --configfile replaces config.yaml instead of being merged into it (a merge would
+# leak experiments and keys of the default into the preset).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/teacher.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/students.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

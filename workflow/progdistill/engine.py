@@ -1,0 +1,98 @@
+"""Online-SGD inner loops: K batch-size-1 steps for R stacked runs.
+
+Every backend implements ``run_steps(params, X, Q, lr)`` and updates ``params`` in place:
+  X  (R, K, n) int8 in {-1, +1}   the sample each run sees at each step
+  Q  (R, K, C) float32            target distribution: alpha * onehot(y) + (1 - alpha) * softmax(f_T / tau)
+  lr (R,) float32                 per-run learning rate
+The loss of Eq. (1), alpha * CE(s, y) + (1 - alpha) * CE(softmax(s), softmax(f_T / tau)), has gradient
+softmax(s) - Q with respect to the student logits s, so one soft target covers CE, distillation and mixes.
+Callers never see which backend runs; a compiled kernel replaces the torch loop without touching them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from .model import MLPParams
+
+log = logging.getLogger(__name__)
+
+
+class TorchBackend:
+    """Batched torch loop: one step of all R runs per iteration. Runs on CPU and CUDA alike."""
+
+    name = "torch"
+
+    def run_steps(self, params: MLPParams, X: torch.Tensor, Q: torch.Tensor, lr: torch.Tensor) -> None:
+        W1t, b1, W2, b2 = params.tensors()
+        dev = W1t.device
+        Xf = X.to(device=dev, dtype=W1t.dtype)
+        Q = Q.to(dev)
+        neg_lr = -lr.to(device=dev, dtype=W1t.dtype)
+        neg_lr_col = neg_lr[:, None]
+        neg_lr_3 = neg_lr[:, None, None]
+        with torch.no_grad():
+            for t in range(Xf.shape[1]):
+                x = Xf[:, t]  # (R, n)
+                pre = torch.baddbmm(b1[:, None, :], x[:, None, :], W1t)[:, 0]  # (R, m)
+                h = torch.relu(pre)
+                logits = torch.baddbmm(b2[:, :, None], W2, h[:, :, None])[:, :, 0]  # (R, C)
+                g = torch.softmax(logits, dim=1) - Q[:, t]  # dL/dlogits
+                # Backprop through W2 before W2 is updated (the reference computes all grads first).
+                dh = torch.bmm(g[:, None, :], W2)[:, 0] * (pre > 0)  # (R, m)
+                W2.baddbmm_(g[:, :, None] * neg_lr_3, h[:, None, :])
+                b2.add_(g * neg_lr_col)
+                W1t.baddbmm_((x * neg_lr_col)[:, :, None], dh[:, None, :])
+                b1.add_(dh * neg_lr_col)
+
+
+_BACKENDS: dict[str, type] = {"torch": TorchBackend}
+
+
+def register_backend(name: str, cls: type) -> None:
+    _BACKENDS[name] = cls
+
+
+def available_backends(device: torch.device) -> list[str]:
+    names = ["torch"]
+    if device.type == "cpu":
+        from . import kernel  # local import: building is lazy and may fail without a compiler
+
+        if kernel.available():
+            names.insert(0, "compiled")
+    return names
+
+
+def get_backend(name: str, device: torch.device):
+    """'auto' picks the compiled CPU kernel when it builds, else the batched torch loop (and on CUDA)."""
+    if name == "auto":
+        name = available_backends(device)[0]
+    if name == "compiled":
+        if device.type != "cpu":
+            raise ValueError(f"engine.backend: 'compiled' runs on CPU only, but device is {device}")
+        from . import kernel
+
+        return kernel.CompiledBackend()
+    if name not in _BACKENDS:
+        raise ValueError(f"engine.backend: unknown backend {name!r}; valid: 'auto', 'torch', 'compiled'")
+    return _BACKENDS[name]()
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> CUDA when a GPU really works, else CPU. 'cuda' without a working GPU is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            try:
+                torch.zeros(1, device="cuda")
+                return torch.device("cuda")
+            except RuntimeError as exc:  # e.g. a scheduler's fake GPU: CUDA_VISIBLE_DEVICES but no driver
+                log.warning("CUDA reported available but unusable (%s); falling back to CPU", exc)
+        log.info("device auto: no usable CUDA device, running on CPU")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was requested but no CUDA device is available; use 'auto' or 'cpu'")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"device: unknown device {name!r}; valid: 'auto', 'cpu', 'cuda', 'cuda:N'")
+    return torch.device(name)

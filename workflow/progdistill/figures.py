@@ -1,0 +1,275 @@
+"""The paper's figures from the aggregated tables, drawn with seaborn: mean +- standard error over seeds,
+each strategy at its best learning rate. Every figure is a function registered in FIGURES."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+FIGURES: dict[str, callable] = {}
+PARITY_FIGURES = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig4", "fig6"]
+CAPTIONS = {
+    "fig1a": "CE training: wider models learn sparse parity faster (teacher included).",
+    "fig1b": "Strategies for the larger student: progressive distillation vs CE and one-shot.",
+    "fig2a": "Teacher accuracy; triangles mark the candidate 2-shot checkpoints.",
+    "fig2b": "Teacher output correlation with in-support vs off-support monomials through training.",
+    "fig2c": "2-shot distillation (larger student) from each candidate checkpoint, tau = 1.",
+    "fig2d": "2-shot distillation (larger student) from each candidate checkpoint, low temperature.",
+    "fig4": "Strategies for the smaller student.",
+    "fig6": "2-shot distillation for the smaller student, tau = 1 and low temperature.",
+}
+
+
+def register(name):
+    def deco(fn):
+        FIGURES[name] = fn
+        return fn
+
+    return deco
+
+
+def best_lr(curves: pd.DataFrame) -> pd.DataFrame:
+    """Keep, for each (experiment, role, strategy, width), the LR with the highest mean accuracy over the
+    curve (AUC over steps, averaged over seeds); LRs with a diverged seed are skipped when any LR is clean."""
+    keys = ["experiment", "role", "strategy", "width"]
+    g = curves.groupby([*keys, "lr"])
+    score = g.accuracy.mean().rename("auc").to_frame().join(g.diverged.any().rename("div")).reset_index()
+    score = score.sort_values(["div", "auc"], ascending=[True, False]).drop_duplicates(keys)
+    return curves.merge(score[[*keys, "lr"]], on=[*keys, "lr"])
+
+
+def _steps_axis(ax, title=None):
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0.4, 1.02)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+    if title:
+        ax.set_title(title)
+
+
+def _lines(ax, df, hue, hue_order=None, palette=None, title=None):
+    if df.empty:
+        ax.text(0.5, 0.5, "no runs configured", ha="center", transform=ax.transAxes)
+    else:
+        sns.lineplot(
+            df, x="step", y="accuracy", hue=hue, hue_order=hue_order, errorbar="se", ax=ax, palette=palette
+        )
+        ax.legend(fontsize="small", title=hue)
+    _steps_axis(ax, title)
+
+
+def _students(curves, exp, width=None, kinds=None, cfg=None):
+    df = curves[(curves.experiment == exp) & (curves.role == "student")]
+    if width is not None:
+        df = df[df.width == width]
+    if kinds is not None:
+        strat = cfg["experiments"][exp]["strategies"]
+        names = [s["name"] for s in strat if kinds(s)]
+        df = df[df.strategy.isin(names)]
+    return df
+
+
+def _teacher(curves, exp, selected):
+    t = curves[(curves.experiment == exp) & (curves.role == "teacher")]
+    return t[(t.lr == selected["lr"]) & (t.seed == selected["seed"])]
+
+
+def _widths(cfg, exp):
+    w = cfg["experiments"][exp]["students"]["widths"]
+    return min(w), max(w)
+
+
+def _main_kind(s):
+    return s["kind"] in ("ce", "oneshot", "progressive") and s["temperature"] == 1.0
+
+
+def _pshot_tau(low: bool):
+    return lambda s: s["kind"] == "pshot" and ((s["temperature"] < 1.0) if low else s["temperature"] == 1.0)
+
+
+def _pshot_label(df, cfg, exp):
+    strat = {s["name"]: s for s in cfg["experiments"][exp]["strategies"]}
+
+    def lab(name):
+        s = strat[name]
+        cks = "+".join(_eng(c) for c in s["checkpoints"])
+        return f"{name} (from {cks})"
+
+    return df.assign(strategy=df.strategy.map(lab))
+
+
+def _eng(v):
+    return matplotlib.ticker.EngFormatter(sep="")(v)
+
+
+@register("fig1a")
+def fig1a(curves, probe, cfg, exp, selected):
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ce = [s["name"] for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "ce"]
+    df = _students(curves, exp)
+    df = df[df.strategy.isin(ce)].assign(model=lambda d: "student w=" + d.width.astype(str))
+    t = _teacher(curves, exp, selected).assign(
+        model=f"teacher w={cfg['experiments'][exp]['teacher']['width']}"
+    )
+    both = pd.concat([df, t])
+    order = sorted(df.model.unique(), key=lambda s: int(s.split("=")[1])) + list(t.model.unique())
+    _lines(ax, both, "model", order, title="CE training: accuracy vs steps")
+    return fig
+
+
+def _strategies_fig(curves, cfg, exp, width):
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    df = _students(curves, exp, width, _main_kind, cfg)
+    order = [s["name"] for s in cfg["experiments"][exp]["strategies"] if _main_kind(s)]
+    _lines(
+        ax,
+        df,
+        "strategy",
+        [o for o in order if o in set(df.strategy)],
+        title=f"Strategies, student width {width}",
+    )
+    return fig
+
+
+@register("fig1b")
+def fig1b(curves, probe, cfg, exp, selected):
+    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[1])
+
+
+@register("fig4")
+def fig4(curves, probe, cfg, exp, selected):
+    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[0])
+
+
+def candidate_checkpoints(cfg, exp) -> list[int]:
+    return sorted(
+        {c for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "pshot" for c in s["checkpoints"]}
+    )
+
+
+@register("fig2a")
+def fig2a(curves, probe, cfg, exp, selected):
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    t = _teacher(curves, exp, selected)
+    ax.plot(t.step, t.accuracy, color="black", label=f"teacher ({selected['teacher']})")
+    for c in candidate_checkpoints(cfg, exp):
+        acc = np.interp(c, t.step, t.accuracy)
+        ax.plot([c], [acc], marker="v", markersize=10, linestyle="none", label=f"candidate {_eng(c)}")
+    ax.legend(fontsize="small")
+    _steps_axis(ax, "Teacher accuracy and 2-shot candidates")
+    return fig
+
+
+def probe_summary(probe: pd.DataFrame, exp: str, teacher: str, output: str | None = None) -> pd.DataFrame:
+    """Mean |correlation| per checkpoint, degree and in/off support (for the given output)."""
+    p = probe[(probe.experiment == exp) & (probe.teacher == teacher)]
+    if output is not None:
+        p = p[p.output == output]
+    p = p.assign(abs_corr=p.correlation.abs())
+    return (
+        p.groupby(["checkpoint", "degree", "in_support"])
+        .agg(abs_corr=("abs_corr", "mean"), teacher_accuracy=("teacher_accuracy", "first"))
+        .reset_index()
+    )
+
+
+@register("fig2b")
+def fig2b(curves, probe, cfg, exp, selected):
+    s = probe_summary(probe, exp, selected["teacher"], "p1")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    d1 = s[s.degree == 1].assign(monomials=lambda d: np.where(d.in_support, "in support", "off support"))
+    sns.lineplot(
+        d1,
+        x="checkpoint",
+        y="abs_corr",
+        hue="monomials",
+        hue_order=["in support", "off support"],
+        ax=axes[0],
+        marker="o",
+        markersize=3,
+    )
+    ax2 = axes[0].twinx()
+    acc = d1.drop_duplicates("checkpoint")
+    ax2.plot(acc.checkpoint, acc.teacher_accuracy, color="grey", linestyle=":", label="teacher accuracy")
+    ax2.set_ylabel("teacher accuracy", color="grey")
+    axes[0].set_title(r"degree 1: mean $|E[f_T(x)\,x_i]|$")
+    axes[0].set_ylabel("mean |correlation|")
+    ins = s[s.in_support]
+    sns.lineplot(ins, x="checkpoint", y="abs_corr", hue="degree", palette="viridis", ax=axes[1])
+    off = s[~s.in_support].groupby("checkpoint").abs_corr.mean()
+    axes[1].plot(off.index, off.values, color="black", linestyle="--", label="off support (all degrees)")
+    axes[1].legend(fontsize="small", title="in-support degree")
+    axes[1].set_title("in-support monomials by degree")
+    axes[1].set_ylabel("mean |correlation|")
+    for ax in axes:
+        ax.set_xlabel("teacher checkpoint (steps)")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+    fig.tight_layout()
+    return fig
+
+
+def _pshot_fig(curves, cfg, exp, width, lows, titles):
+    fig, axes = plt.subplots(1, len(lows), figsize=(5.5 * len(lows), 4), squeeze=False)
+    for ax, low, title in zip(axes[0], lows, titles, strict=True):
+        df = _pshot_label(_students(curves, exp, width, _pshot_tau(low), cfg), cfg, exp)
+        _lines(ax, df, "strategy", sorted(df.strategy.unique()), title=title)
+    fig.tight_layout()
+    return fig
+
+
+def _low_tau(cfg, exp):
+    taus = [s["temperature"] for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "pshot"]
+    return min(taus) if taus else 1.0
+
+
+@register("fig2c")
+def fig2c(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[1]
+    return _pshot_fig(curves, cfg, exp, w, [False], [f"2-shot, width {w}, tau = 1"])
+
+
+@register("fig2d")
+def fig2d(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[1]
+    return _pshot_fig(curves, cfg, exp, w, [True], [f"2-shot, width {w}, tau = {_low_tau(cfg, exp):g}"])
+
+
+@register("fig6")
+def fig6(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[0]
+    return _pshot_fig(
+        curves,
+        cfg,
+        exp,
+        w,
+        [False, True],
+        [f"2-shot, width {w}, tau = 1", f"2-shot, width {w}, tau = {_low_tau(cfg, exp):g}"],
+    )
+
+
+def make_figure(
+    name: str, curves_path: str, probe_path: str, cfg: dict, selected: dict, pdf: str, png: str
+) -> None:
+    sns.set_theme(style="whitegrid", context="paper")
+    curves = best_lr(pd.read_parquet(curves_path))
+    probe = pd.read_parquet(probe_path)
+    exp = selected["experiment"]
+    fig = FIGURES[name](curves, probe, cfg, exp, selected)
+    fig.suptitle(f"{name}: {CAPTIONS.get(name, '')}", fontsize="small", y=1.0)
+    for path in (pdf, png):
+        with atomic_path(path) as tmp:
+            fig.savefig(
+                tmp,
+                bbox_inches="tight",
+                dpi=110,
+                metadata={"CreationDate": None} if path.endswith(".pdf") else {"Software": None},
+            )
+    plt.close(fig)

@@ -1,0 +1,218 @@
+"""The compiled CPU backend: csrc/sgd.c built with the system C compiler at first use, loaded with ctypes.
+
+The shared library is cached under ``$PROGDISTILL_CACHE`` (default ``~/.cache/progdistill``), keyed by a
+hash of the source, the flags, the machine, the CPU (``-march=native`` code must not be loaded on an
+older CPU sharing the cache) and the compiler version. It is built under a temporary name and renamed
+into place, so processes that build at the same time are safe. ``available()`` never raises: without a
+compiler (or when the build fails) it logs a warning and returns False, and the engine uses torch.
+
+OpenMP: busy-waiting threads were disastrous here (jobs share few cores), so OMP_WAIT_POLICY=PASSIVE is
+set unless the environment already sets it. libgomp reads it once, when it is loaded; torch ships its
+own libgomp.so.1, which the dynamic linker reuses for this library, so the setting only takes effect if
+it is in the environment before torch is imported.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+
+from .model import MLPParams
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("csrc") / "sgd.c"
+FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fopenmp")
+_ABI = 1
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_error: str | None = None  # why the library is unavailable, once that is known
+
+
+class KernelUnavailable(RuntimeError):
+    pass
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PROGDISTILL_CACHE") or Path.home() / ".cache" / "progdistill")
+
+
+def find_compiler() -> str | None:
+    """$CC if it names an executable, else ``cc``, else ``gcc``."""
+    for cand in (os.environ.get("CC"), "cc", "gcc"):
+        if cand:
+            path = shutil.which(cand)
+            if path:
+                return path
+    return None
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the CPU model and feature flags (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            lines = [ln for ln in fh if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "".join(dict.fromkeys(lines))  # one copy per distinct line (all cores are alike)
+    except OSError:
+        return platform.processor()
+
+
+def _compiler_version(cc: str) -> str:
+    res = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60)
+    if res.returncode != 0:
+        raise KernelUnavailable(f"{cc} --version failed: {res.stderr.strip()}")
+    return res.stdout
+
+
+def build(compiler: str | None = None, directory: Path | None = None) -> Path:
+    """Compile sgd.c (or reuse the cached build) and return the path of the shared library."""
+    cc = compiler or find_compiler()
+    if cc is None or shutil.which(cc) is None:
+        raise KernelUnavailable(f"no C compiler found (tried $CC, cc, gcc; got {cc!r})")
+    src = SOURCE.read_bytes()
+    key = hashlib.sha256()
+    for part in (
+        src,
+        " ".join(FLAGS).encode(),
+        platform.machine().encode(),
+        _cpu_id().encode(),
+        _compiler_version(cc).encode(),
+    ):
+        key.update(part)
+        key.update(b"\0")
+    directory = Path(directory or cache_dir())
+    so = directory / f"sgd-{key.hexdigest()[:16]}.so"
+    if so.exists():
+        return so
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{so.name}.tmp-{os.getpid()}-", dir=directory)
+    os.close(fd)
+    try:
+        cmd = [cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            raise KernelUnavailable(f"compiling {SOURCE.name} failed ({' '.join(cmd)}):\n{res.stderr}")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, so)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("built compiled SGD kernel %s", so)
+    return so
+
+
+def load(path: Path) -> ctypes.CDLL:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    lib = ctypes.CDLL(str(path))
+    if lib.progdistill_sgd_abi() != _ABI:
+        raise KernelUnavailable(f"{path} has the wrong ABI version")
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.progdistill_sgd.argtypes = [p, p, p, p, p, p, p, i64, i64, i64, i64, i64, ctypes.c_int]
+    lib.progdistill_sgd.restype = ctypes.c_int
+    return lib
+
+
+def _library() -> ctypes.CDLL:
+    global _lib, _error
+    with _lock:
+        if _lib is None and _error is None:
+            try:
+                _lib = load(build())
+            except Exception as exc:  # noqa: BLE001 - any failure means "use the torch backend"
+                _error = f"{type(exc).__name__}: {exc}"
+                log.warning("compiled SGD kernel unavailable, falling back to torch (%s)", _error)
+        if _lib is None:
+            raise KernelUnavailable(f"compiled SGD kernel unavailable: {_error}")
+        return _lib
+
+
+def available() -> bool:
+    """Whether the compiled kernel builds and loads here. Cached; never raises."""
+    try:
+        _library()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _check(t: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> None:
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"compiled backend: {name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise ValueError(f"compiled backend: {name} must be on the CPU, got {t.device}")
+    if t.dtype != dtype:
+        raise TypeError(f"compiled backend: {name} must be {dtype}, got {t.dtype}")
+    if tuple(t.shape) != shape:
+        raise ValueError(f"compiled backend: {name} must have shape {shape}, got {tuple(t.shape)}")
+
+
+class CompiledBackend:
+    """The C loop of csrc/sgd.c: same contract and results (to float rounding) as engine.TorchBackend."""
+
+    name = "compiled"
+
+    def __init__(self) -> None:
+        self._lib = _library()
+
+    def run_steps(self, params: MLPParams, X: torch.Tensor, Q: torch.Tensor, lr: torch.Tensor) -> None:
+        W1t, b1, W2, b2 = params.tensors()
+        if W1t.dim() != 3 or W2.dim() != 3:
+            raise ValueError(f"compiled backend: W1t and W2 must be 3-d, got {W1t.dim()}-d and {W2.dim()}-d")
+        R, n, m = W1t.shape
+        C = W2.shape[1]
+        if not isinstance(X, torch.Tensor) or X.dim() != 3:
+            raise ValueError(f"compiled backend: X must be an (R, K, n) int8 tensor, got {X!r:.80}")
+        K = X.shape[1]
+        f32 = torch.float32
+        for t, name, shape in (
+            (W1t, "W1t", (R, n, m)),
+            (b1, "b1", (R, m)),
+            (W2, "W2", (R, C, m)),
+            (b2, "b2", (R, C)),
+        ):
+            _check(t, f"params.{name}", f32, shape)
+        _check(X, "X", torch.int8, (R, K, n))
+        if not isinstance(Q, torch.Tensor) or not Q.is_floating_point():
+            raise TypeError("compiled backend: Q must be a floating-point tensor")
+        _check(Q, "Q", Q.dtype, (R, K, C))
+        lr = torch.as_tensor(lr)
+        if not lr.is_floating_point():
+            raise TypeError(f"compiled backend: lr must be floating point, got {lr.dtype}")
+        _check(lr, "lr", lr.dtype, (R,))
+        if R == 0 or K == 0:
+            return
+
+        orig = (W1t, b1, W2, b2)
+        work = [t.detach().contiguous() for t in orig]
+        Xc = X.contiguous()
+        Qc = Q.detach().to(f32).contiguous()
+        lrc = lr.detach().to(f32).contiguous()
+        err = self._lib.progdistill_sgd(
+            *(t.data_ptr() for t in work),
+            Xc.data_ptr(),
+            Qc.data_ptr(),
+            lrc.data_ptr(),
+            R,
+            K,
+            n,
+            m,
+            C,
+            max(1, torch.get_num_threads()),
+        )
+        if err:
+            raise MemoryError("compiled backend: could not allocate scratch memory")
+        with torch.no_grad():
+            for t, w in zip(orig, work, strict=True):
+                if w.data_ptr() != t.data_ptr():
+                    t.copy_(w)

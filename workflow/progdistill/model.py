@@ -1,0 +1,155 @@
+"""Stacked parameters of R one-hidden-layer ReLU MLPs, their initialisation, forward pass and storage.
+
+Layout (shared by every backend so a compiled kernel can take the tensors as they are):
+  W1t (R, n, m)  first layer, transposed so one input coordinate's weights are contiguous
+  b1  (R, m)
+  W2  (R, C, m)  second layer as nn.Linear stores it
+  b2  (R, C)
+Checkpoints are stored in nn.Linear's layout (W1 as (m, n)) so they load into a plain nn.Module.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class MLPParams:
+    W1t: torch.Tensor
+    b1: torch.Tensor
+    W2: torch.Tensor
+    b2: torch.Tensor
+
+    @property
+    def runs(self) -> int:
+        return self.W1t.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.W1t.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.W1t.shape[2]
+
+    @property
+    def num_classes(self) -> int:
+        return self.W2.shape[1]
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return (self.W1t, self.b1, self.W2, self.b2)
+
+    def clone(self) -> MLPParams:
+        return MLPParams(*(t.clone() for t in self.tensors()))
+
+    def select(self, idx: list[int]) -> MLPParams:
+        return MLPParams(*(t[idx].contiguous() for t in self.tensors()))
+
+    def to(self, device: torch.device | str) -> MLPParams:
+        return MLPParams(*(t.to(device).contiguous() for t in self.tensors()))
+
+    def finite(self) -> torch.Tensor:
+        """(R,) bool: every parameter of the run is finite."""
+        ok = torch.ones(self.runs, dtype=torch.bool, device=self.W1t.device)
+        for t in self.tensors():
+            ok &= torch.isfinite(t.reshape(self.runs, -1)).all(dim=1)
+        return ok
+
+
+def linear_init(fan_in: int, fan_out: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch's default nn.Linear init: kaiming_uniform_(a=sqrt(5)) on the weight, then U(+-1/sqrt(fan_in))
+    on the bias; both bounds are 1/sqrt(fan_in). Draw order matches nn.Linear's reset_parameters."""
+    bound = 1.0 / math.sqrt(fan_in)
+    w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=gen)
+    b = torch.empty(fan_out).uniform_(-bound, bound, generator=gen)
+    return w, b
+
+
+def init_params(n: int, width: int, num_classes: int, seeds: list[int], device="cpu") -> MLPParams:
+    """One run per seed, each initialised as ``torch.manual_seed(seed); Linear(n, m); Linear(m, C)``."""
+    W1t, b1, W2, b2 = [], [], [], []
+    for s in seeds:
+        gen = torch.Generator().manual_seed(int(s))
+        w1, c1 = linear_init(n, width, gen)
+        w2, c2 = linear_init(width, num_classes, gen)
+        W1t.append(w1.t().contiguous())
+        b1.append(c1)
+        W2.append(w2)
+        b2.append(c2)
+    return MLPParams(torch.stack(W1t), torch.stack(b1), torch.stack(W2), torch.stack(b2)).to(device)
+
+
+def forward(params: MLPParams, x: torch.Tensor, block: int = 4096) -> torch.Tensor:
+    """Logits (R, N, C) for inputs x of shape (N, n) shared by all runs, or (R, N, n) per run.
+
+    Computed in blocks of samples so the (R, block, m) hidden activations stay cache/memory sized."""
+    shared = x.dim() == 2
+    N = x.shape[-2]
+    out = torch.empty(params.runs, N, params.num_classes, device=params.W1t.device)
+    for s in range(0, N, block):
+        xb = x[s : s + block] if shared else x[:, s : s + block]
+        xb = xb.to(device=params.W1t.device, dtype=params.W1t.dtype)
+        if shared:
+            h = torch.relu(torch.einsum("bn,rnm->rbm", xb, params.W1t) + params.b1[:, None, :])
+        else:
+            h = torch.relu(torch.bmm(xb, params.W1t) + params.b1[:, None, :])
+        out[:, s : s + block] = torch.bmm(h, params.W2.transpose(1, 2)) + params.b2[:, None, :]
+    return out
+
+
+def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(logits / tau), computed in float64 so tau down to 1e-4 stays finite (it becomes one-hot)."""
+    return torch.softmax(logits.double() / temperature, dim=-1).float()
+
+
+# ----------------------------------------------------------------------------------------- storage
+
+
+def save_checkpoint(path: str | os.PathLike, params: MLPParams, run: int, meta: dict) -> None:
+    """Store run ``run`` of ``params`` in nn.Linear layout with its metadata; atomic (tmp + rename)."""
+    payload = {
+        "W1": params.W1t[run].t().contiguous().cpu(),
+        "b1": params.b1[run].cpu().clone(),
+        "W2": params.W2[run].cpu().clone(),
+        "b2": params.b2[run].cpu().clone(),
+        "meta": dict(meta, n=params.n, width=params.width, num_classes=params.num_classes),
+    }
+    atomic_torch_save(payload, path)
+
+
+def atomic_torch_save(obj, path: str | os.PathLike) -> None:
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def load_checkpoint(
+    path: str | os.PathLike, n: int | None = None, width: int | None = None, device="cpu"
+) -> tuple[MLPParams, dict]:
+    """Load a checkpoint safely (weights_only) as a single-run MLPParams; refuse mismatched shapes."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        W1, b1, W2, b2, meta = (payload[k] for k in ("W1", "b1", "W2", "b2", "meta"))
+    except Exception as exc:  # noqa: BLE001 - any unpickling/IO failure means the same thing to the user
+        raise CheckpointError(
+            f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); delete it and rerun "
+            "the rule that produced it (snakemake --forcerun <rule>)"
+        ) from exc
+    if n is not None and W1.shape[1] != n:
+        raise CheckpointError(f"checkpoint {path} has n={W1.shape[1]} but the configuration says n={n}")
+    if width is not None and W1.shape[0] != width:
+        raise CheckpointError(
+            f"checkpoint {path} has width={W1.shape[0]} but the configuration says width={width}"
+        )
+    params = MLPParams(W1.t()[None].contiguous(), b1[None], W2[None], b2[None]).to(device)
+    return params, meta

@@ -1,0 +1,100 @@
+"""Probing a teacher checkpoint: correlation of its outputs with low-degree monomials.
+
+For each feature block (the support for sparse parity, each internal node's block for hierarchical
+data) every subset T of each configured degree gives an in-support monomial chi_T(x) = prod_{i in T} x_i;
+off-support monomials are random subsets of coordinates outside every block, drawn without replacement
+(distinct coordinates, distinct subsets), so their degree is exactly the stated one. The correlation is
+E_x[f(x) chi_T(x)] over a fixed probe sample, for each teacher output f.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .model import MLPParams, forward
+from .streams import sample_inputs
+
+
+@dataclass(frozen=True)
+class Monomial:
+    coords: tuple[int, ...]
+    in_support: bool
+    node: int  # feature block index, -1 off-support
+    level: int  # tree level of the block (0 for sparse parity), -1 off-support
+
+    @property
+    def name(self) -> str:
+        return "_".join(str(i) for i in self.coords)
+
+    @property
+    def degree(self) -> int:
+        return len(self.coords)
+
+
+def monomial_set(task, degrees: list[int], off_per_degree: int, seed: int) -> list[Monomial]:
+    """In-support subsets of every block for each degree, then ``off_per_degree`` random off-support
+    subsets per degree (fewer only if the off-support coordinates cannot form that many)."""
+    out: list[Monomial] = []
+    levels = task.block_levels()
+    for node, block in enumerate(task.feature_blocks):
+        for deg in degrees:
+            if deg <= len(block):
+                out += [Monomial(c, True, node, levels[node]) for c in itertools.combinations(block, deg)]
+    off = sorted(set(range(task.n)) - set(task.support))
+    rng = np.random.default_rng(seed)
+    for deg in degrees:
+        if deg > len(off):
+            continue
+        total = _n_choose_k(len(off), deg)
+        want = min(off_per_degree, total)
+        seen: set[tuple[int, ...]] = set()
+        while len(seen) < want:
+            seen.add(tuple(sorted(int(i) for i in rng.choice(off, size=deg, replace=False))))
+        out += [Monomial(c, False, -1, -1) for c in sorted(seen)]
+    return out
+
+
+def _n_choose_k(n: int, k: int) -> int:
+    from math import comb
+
+    return comb(n, k)
+
+
+def output_functions(logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Which teacher outputs are correlated: for 2 classes the softmax probability of class 1 (as the
+    paper) and the logit margin f1 - f0; for C > 2 classes each class probability p0 .. p{C-1}."""
+    probs = torch.softmax(logits.double(), dim=-1)
+    if logits.shape[-1] == 2:
+        return {"p1": probs[:, 1], "margin": (logits[:, 1] - logits[:, 0]).double()}
+    return {f"p{c}": probs[:, c] for c in range(logits.shape[-1])}
+
+
+def probe_checkpoint(
+    teacher: MLPParams, task, monomials: list[Monomial], stream_seed: int, samples: int
+) -> tuple[float, list[dict]]:
+    """Teacher accuracy on the probe sample and one row per (output, monomial)."""
+    x = sample_inputs(stream_seed, 0, samples, task.n)
+    logits = forward(teacher, torch.from_numpy(x))[0].cpu()
+    acc = float((logits.argmax(-1).numpy() == task.labels(x)).mean())
+    chi = np.stack([np.prod(x[:, list(m.coords)].astype(np.int8), axis=1) for m in monomials], axis=1)
+    chi_t = torch.from_numpy(chi.astype(np.float64))  # (P, M)
+    rows = []
+    for out_name, f in output_functions(logits).items():
+        corr = (f[None, :] @ chi_t / samples)[0].numpy()
+        for m, c in zip(monomials, corr, strict=True):
+            rows.append(
+                dict(
+                    output=out_name,
+                    degree=m.degree,
+                    monomial=m.name,
+                    in_support=m.in_support,
+                    node=m.node,
+                    level=m.level,
+                    correlation=float(c),
+                )
+            )
+    return acc, rows

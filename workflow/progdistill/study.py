@@ -1,0 +1,285 @@
+"""The study's jobs, one function per workflow rule. Each takes plain paths and a validated config, so
+the workflow's scripts stay thin and everything here is usable (and tested) without Snakemake."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import config as C
+from .engine import get_backend, resolve_device
+from .io import write_json, write_parquet
+from .model import load_checkpoint, save_checkpoint
+from .probe import monomial_set, probe_checkpoint
+from .tasks import make_task
+from .training import HeldOut, RunSpec, TeacherBank, train
+
+log = logging.getLogger(__name__)
+
+
+def setup(cfg: dict) -> tuple[torch.device, object]:
+    """Threads first (one is fastest for per-sample steps here), then device and backend."""
+    torch.set_num_threads(cfg.get("threads", 1))
+    device = resolve_device(cfg.get("device", "auto"))
+    backend = get_backend(cfg.get("backend", "auto"), device)
+    log.info("device %s, backend %s, %d thread(s)", device, backend.name, torch.get_num_threads())
+    return device, backend
+
+
+def _heldout(exp_name: str, exp: dict, task) -> HeldOut:
+    return HeldOut.from_task(task, C.seeds_for(exp_name)["heldout"], exp["heldout"])
+
+
+def checkpoint_file(ckpt_dir: str, step: int) -> str:
+    return os.path.join(ckpt_dir, f"step{step}.pt")
+
+
+def run_teacher(
+    cfg: dict,
+    exp_name: str,
+    tid: str,
+    curve_path: str,
+    ckpt_dir: str,
+    staging: str | None = None,
+    state_path: str | None = None,
+) -> None:
+    """Train one teacher (one LR x seed) with CE, saving a checkpoint every checkpoint_every steps.
+
+    Checkpoints are written to ``staging`` while training (kept across a kill, for resume) and moved to
+    ``ckpt_dir`` when training is complete."""
+    exp = cfg["experiments"][exp_name]
+    task = make_task(exp["task"])
+    device, backend = setup(cfg)
+    lr, seed = C.parse_teacher_id(tid)
+    init_seed, stream_seed = C.teacher_seeds(exp_name, seed)
+    t = exp["teacher"]
+    staging = staging or ckpt_dir
+
+    def on_save(step, params):
+        save_checkpoint(
+            checkpoint_file(staging, step), params, 0, dict(step=step, lr=lr, seed=seed, experiment=exp_name)
+        )
+
+    res = train(
+        task,
+        t["width"],
+        [RunSpec(lr, init_seed, stream_seed)],
+        t["steps"],
+        _heldout(exp_name, exp, task),
+        exp["eval_every"],
+        backend,
+        device,
+        save_every=t["checkpoint_every"],
+        on_save=on_save,
+        chunk=cfg["chunk"],
+        state_path=state_path,
+        state_every=cfg["resume_every"] or None,
+        label=f"{exp_name} teacher {tid}",
+    )
+    df = pd.DataFrame(res.rows).drop(columns="run")
+    df = df.assign(
+        experiment=exp_name,
+        role="teacher",
+        strategy="teacher",
+        width=t["width"],
+        lr=lr,
+        seed=seed,
+        temperature=1.0,
+        alpha=1.0,
+    )
+    missing = [s for s in C.teacher_checkpoints(exp) if not os.path.exists(checkpoint_file(staging, s))]
+    if missing:
+        raise RuntimeError(f"teacher {tid}: checkpoints {missing[:5]} are missing from {staging}")
+    if staging != ckpt_dir:
+        if os.path.exists(ckpt_dir):
+            shutil.rmtree(ckpt_dir)
+        os.replace(staging, ckpt_dir)
+    write_parquet(df, curve_path)
+    _drop(state_path)
+
+
+def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: str) -> dict:
+    """Pick the teacher students learn from: the best LR (and seed) by mean held-out accuracy over
+    training (area under the curve), which rewards both learning early and learning fully."""
+    curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
+    score = curves.groupby(["lr", "seed"]).accuracy.mean().rename("auc").reset_index()
+    final = curves.sort_values("step").groupby(["lr", "seed"]).accuracy.last().rename("final").reset_index()
+    score = score.merge(final).sort_values(["auc", "final"], ascending=False)
+    best = score.iloc[0]
+    choice = {
+        "experiment": exp_name,
+        "teacher": C.teacher_id(float(best.lr), int(best.seed)),
+        "lr": float(best.lr),
+        "seed": int(best.seed),
+        "criterion": "highest mean held-out accuracy over training (AUC), then final accuracy",
+        "candidates": score.to_dict(orient="records"),
+    }
+    if best.final < 0.99:
+        log.warning("%s: the selected teacher only reaches %.3f held-out accuracy", exp_name, best.final)
+    write_json(choice, out_path)
+    return choice
+
+
+def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
+    exp = cfg["experiments"][exp_name]
+    task = make_task(exp["task"])
+    torch.set_num_threads(cfg.get("threads", 1))
+    teacher, _ = load_checkpoint(ckpt_path, n=task.n, width=None)
+    seeds = C.seeds_for(exp_name)
+    p = exp["probe"]
+    monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], seeds["monomials"])
+    acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p["samples"])
+    df = pd.DataFrame(rows).assign(experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
+    write_parquet(df, out_path)
+
+
+def run_students(
+    cfg: dict,
+    exp_name: str,
+    strategy_name: str,
+    width: int,
+    selected_path: str,
+    ckpt_dir_of,
+    out_path: str,
+    state_path: str | None = None,
+) -> None:
+    """Train every LR x seed of one (strategy, width) cell at once in the engine.
+
+    ``ckpt_dir_of(teacher_id, step)`` maps to the checkpoint file (the workflow's path layout)."""
+    exp = cfg["experiments"][exp_name]
+    task = make_task(exp["task"])
+    device, backend = setup(cfg)
+    st = C.strategy(exp, strategy_name)
+    with open(selected_path) as fh:
+        tid = json.load(fh)["teacher"]
+    sched = C.schedule(st, exp)
+    s = exp["students"]
+    runs, meta = [], []
+    for lr in s["lrs"]:
+        for seed in s["seeds"]:
+            init_seed, stream_seed = C.student_seeds(exp_name, width, seed)
+            runs.append(
+                RunSpec(
+                    lr,
+                    init_seed,
+                    stream_seed,
+                    alpha=st["alpha"],
+                    temperature=st["temperature"],
+                    schedule=sched,
+                )
+            )
+            meta.append((lr, seed))
+    tw = exp["teacher"]["width"]
+
+    def load(step):
+        params, _ = load_checkpoint(ckpt_dir_of(tid, step), n=task.n, width=tw, device=device)
+        return params
+
+    res = train(
+        task,
+        width,
+        runs,
+        s["steps"],
+        _heldout(exp_name, exp, task),
+        exp["eval_every"],
+        backend,
+        device,
+        teachers=TeacherBank(load) if sched else None,
+        chunk=cfg["chunk"],
+        state_path=state_path,
+        state_every=cfg["resume_every"] or None,
+        label=f"{exp_name} {strategy_name} w{width}",
+    )
+    df = pd.DataFrame(res.rows)
+    df["lr"] = [meta[r][0] for r in df.run]
+    df["seed"] = [meta[r][1] for r in df.run]
+    df = df.drop(columns="run").assign(
+        experiment=exp_name,
+        role="student",
+        strategy=strategy_name,
+        width=width,
+        temperature=float(st["temperature"]),
+        alpha=float(st["alpha"]),
+        teacher=tid,
+    )
+    for i, d in enumerate(res.diverged_at):
+        if d >= 0:
+            log.warning("run lr=%g seed=%d diverged at step %d", meta[i][0], meta[i][1], d)
+    write_parquet(df, out_path)
+    _drop(state_path)
+
+
+CURVE_COLUMNS = [
+    "experiment",
+    "role",
+    "strategy",
+    "width",
+    "lr",
+    "seed",
+    "temperature",
+    "alpha",
+    "step",
+    "accuracy",
+    "loss",
+    "teacher_checkpoint",
+    "diverged",
+]
+PROBE_COLUMNS = [
+    "experiment",
+    "teacher",
+    "checkpoint",
+    "teacher_accuracy",
+    "output",
+    "degree",
+    "monomial",
+    "in_support",
+    "node",
+    "level",
+    "correlation",
+]
+
+
+def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, probe_out: str) -> None:
+    """One tidy table of every curve, one of every probe row; sorted so reruns give identical files."""
+    curves = pd.concat([pd.read_parquet(p) for p in curve_paths], ignore_index=True)
+    curves = curves.astype(
+        {
+            "width": "int64",
+            "seed": "int64",
+            "step": "int64",
+            "teacher_checkpoint": "int64",
+            "lr": "float64",
+            "temperature": "float64",
+            "alpha": "float64",
+            "diverged": "bool",
+        }
+    )
+    curves = curves[CURVE_COLUMNS].sort_values(
+        ["experiment", "role", "strategy", "width", "lr", "seed", "step"], ignore_index=True
+    )
+    probe = pd.concat([pd.read_parquet(p) for p in probe_paths], ignore_index=True)
+    probe = probe.astype(
+        {"checkpoint": "int64", "degree": "int64", "node": "int64", "level": "int64", "in_support": "bool"}
+    )
+    probe = probe[PROBE_COLUMNS].sort_values(
+        ["experiment", "teacher", "checkpoint", "output", "degree", "monomial"], ignore_index=True
+    )
+    write_parquet(curves, curves_out)
+    write_parquet(probe, probe_out)
+
+
+def _drop(path: str | None) -> None:
+    if path and os.path.exists(path):
+        os.remove(path)
+
+
+def steps_to(df: pd.DataFrame, threshold: float) -> float:
+    """First evaluation step at which accuracy >= threshold (NaN if never)."""
+    hit = df[df.accuracy >= threshold]
+    return float(hit.step.min()) if len(hit) else np.nan

@@ -1,0 +1,84 @@
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+# The package is importable even without `pip install -e .` (e.g. a bare `--sdm conda` checkout).
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
+
+from progdistill import config as pdc  # noqa: E402
+from progdistill.figures import PARITY_FIGURES  # noqa: E402
+
+try:
+    # Schema (draft 2020-12) + defaults + semantic checks, before any job is scheduled.
+    _validated = pdc.validate_config(config)
+except pdc.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+# In place, so the scripts' snakemake.config sees the defaults too.
+config.clear()
+config.update(_validated)
+
+RES = "results"
+EXPS = config["experiments"]
+ENV = "../../envs/progdistill.yaml"
+# Training rules declare a GPU whenever they would use one, so `--resources gpu=1` admits one at a time.
+TRAIN_GPU = 0 if config["device"] == "cpu" else 1
+
+
+wildcard_constraints:
+    exp="[A-Za-z][A-Za-z0-9_-]*",
+    tid=r"lr[0-9.e+-]+_s[0-9]+",
+    step=r"[0-9]+",
+    width=r"[0-9]+",
+    fig=r"fig[0-9]+[a-z]?",
+
+
+def teacher_curves(wc):
+    return [
+        f"{RES}/{wc.exp}/teacher/{t}/curve.parquet"
+        for t in pdc.teacher_ids(EXPS[wc.exp])
+    ]
+
+
+def teacher_ckpt_dirs(wc):
+    """Checkpoint folders of every teacher (which one is selected is known only at run time)."""
+    return [
+        f"{RES}/{wc.exp}/teacher/{t}/checkpoints" for t in pdc.teacher_ids(EXPS[wc.exp])
+    ]
+
+
+def probe_tables(exp_name):
+    exp = EXPS[exp_name]
+    return [
+        f"{RES}/{exp_name}/probe/{t}/step{s}.parquet"
+        for t in pdc.teacher_ids(exp)
+        for s in pdc.teacher_checkpoints(exp)
+    ]
+
+
+def curve_tables(exp_name):
+    exp = EXPS[exp_name]
+    out = [f"{RES}/{exp_name}/teacher/{t}/curve.parquet" for t in pdc.teacher_ids(exp)]
+    out += [
+        f"{RES}/{exp_name}/students/{st['name']}/w{w}.parquet"
+        for st in exp["strategies"]
+        for w in exp["students"]["widths"]
+    ]
+    return out
+
+
+def figure_names():
+    return PARITY_FIGURES if config["figures"]["parity"] in EXPS else []
+
+
+def figure_experiment(wc):
+    return config["figures"]["parity"]
+
+
+def all_targets():
+    figs = expand(
+        f"{RES}/figures/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"]
+    )
+    return [f"{RES}/curves.parquet", f"{RES}/probe.parquet", *figs]

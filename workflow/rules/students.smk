@@ -1,0 +1,19 @@
+rule students:
+    """Every LR x seed of one (strategy, width) cell, trained together in the engine."""
+    input:
+        selected=f"{RES}/{{exp}}/teacher/selected.json",
+        checkpoints=teacher_ckpt_dirs,
+    output:
+        f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet",
+    log:
+        f"{RES}/logs/{{exp}}/students/{{strategy}}/w{{width}}.log",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=TRAIN_GPU,
+    params:
+        state=f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt",
+        teachers=lambda wc: f"{RES}/{wc.exp}/teacher",
+    script:
+        "../scripts/students.py"

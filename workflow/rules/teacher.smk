@@ -1,0 +1,32 @@
+rule teacher:
+    """Train one teacher (LR x seed) with CE, saving checkpoints at the configured interval."""
+    output:
+        curve=f"{RES}/{{exp}}/teacher/{{tid}}/curve.parquet",
+        checkpoints=directory(f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints"),
+    log:
+        f"{RES}/logs/{{exp}}/teacher/{{tid}}.log",
+    conda:
+        ENV
+    threads: config["threads"]
+    resources:
+        gpu=TRAIN_GPU,
+    params:
+        # Outside the outputs: Snakemake deletes an incomplete job's outputs before rerunning it.
+        state=f"{RES}/{{exp}}/teacher/{{tid}}/resume.pt",
+        staging=f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints.partial",
+    script:
+        "../scripts/teacher.py"
+
+
+rule select_teacher:
+    """Pick the teacher the students learn from (best LR, as the paper reports)."""
+    input:
+        teacher_curves,
+    output:
+        f"{RES}/{{exp}}/teacher/selected.json",
+    log:
+        f"{RES}/logs/{{exp}}/select_teacher.log",
+    conda:
+        ENV
+    script:
+        "../scripts/select_teacher.py"

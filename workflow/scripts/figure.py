@@ -1,0 +1,11 @@
+import json
+
+from progdistill import figures, logs
+
+logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+sm = snakemake  # noqa: F821
+with open(sm.input.selected) as fh:
+    selected = json.load(fh)
+figures.make_figure(
+    sm.wildcards.fig, sm.input.curves, sm.input.probe, sm.config, selected, sm.output.pdf, sm.output.png
+)

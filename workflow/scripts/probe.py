@@ -1,0 +1,12 @@
+from progdistill import logs, study
+
+logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+sm = snakemake  # noqa: F821
+study.run_probe(
+    sm.config,
+    sm.wildcards.exp,
+    sm.wildcards.tid,
+    int(sm.wildcards.step),
+    f"{sm.input[0]}/step{sm.wildcards.step}.pt",
+    sm.output[0],
+)

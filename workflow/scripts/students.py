@@ -1,0 +1,14 @@
+from progdistill import logs, study
+
+logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+sm = snakemake  # noqa: F821
+study.run_students(
+    sm.config,
+    sm.wildcards.exp,
+    sm.wildcards.strategy,
+    int(sm.wildcards.width),
+    sm.input.selected,
+    lambda tid, step: f"{sm.params.teachers}/{tid}/checkpoints/step{step}.pt",
+    sm.output[0],
+    state_path=sm.params.state,
+)
