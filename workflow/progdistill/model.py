@@ -11,7 +11,6 @@ Checkpoints are stored in nn.Linear's layout (W1 as (m, n)) so they load into a 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 
 import torch
@@ -104,52 +103,3 @@ def forward(params: MLPParams, x: torch.Tensor, block: int = 4096) -> torch.Tens
 def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """softmax(logits / tau), computed in float64 so tau down to 1e-4 stays finite (it becomes one-hot)."""
     return torch.softmax(logits.double() / temperature, dim=-1).float()
-
-
-# ----------------------------------------------------------------------------------------- storage
-
-
-def save_checkpoint(path: str | os.PathLike, params: MLPParams, run: int, meta: dict) -> None:
-    """Store run ``run`` of ``params`` in nn.Linear layout with its metadata; atomic (tmp + rename)."""
-    payload = {
-        "W1": params.W1t[run].t().contiguous().cpu(),
-        "b1": params.b1[run].cpu().clone(),
-        "W2": params.W2[run].cpu().clone(),
-        "b2": params.b2[run].cpu().clone(),
-        "meta": dict(meta, n=params.n, width=params.width, num_classes=params.num_classes),
-    }
-    atomic_torch_save(payload, path)
-
-
-def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-class CheckpointError(RuntimeError):
-    pass
-
-
-def load_checkpoint(
-    path: str | os.PathLike, n: int | None = None, width: int | None = None, device="cpu"
-) -> tuple[MLPParams, dict]:
-    """Load a checkpoint safely (weights_only) as a single-run MLPParams; refuse mismatched shapes."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        W1, b1, W2, b2, meta = (payload[k] for k in ("W1", "b1", "W2", "b2", "meta"))
-    except Exception as exc:  # noqa: BLE001 - any unpickling/IO failure means the same thing to the user
-        raise CheckpointError(
-            f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); delete it and rerun "
-            "the rule that produced it (snakemake --forcerun <rule>)"
-        ) from exc
-    if n is not None and W1.shape[1] != n:
-        raise CheckpointError(f"checkpoint {path} has n={W1.shape[1]} but the configuration says n={n}")
-    if width is not None and W1.shape[0] != width:
-        raise CheckpointError(
-            f"checkpoint {path} has width={W1.shape[0]} but the configuration says width={width}"
-        )
-    params = MLPParams(W1.t()[None].contiguous(), b1[None], W2[None], b2[None]).to(device)
-    return params, meta

@@ -13,9 +13,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from .model import MLPParams, forward
 from .streams import sample_inputs
 
 
@@ -64,27 +62,40 @@ def _n_choose_k(n: int, k: int) -> int:
     return comb(n, k)
 
 
-def output_functions(logits: torch.Tensor) -> dict[str, torch.Tensor]:
+def output_functions(logits: np.ndarray) -> dict[str, np.ndarray]:
     """Which teacher outputs are correlated: for 2 classes the softmax probability of class 1 (as the
     paper) and the logit margin f1 - f0; for C > 2 classes each class probability p0 .. p{C-1}."""
-    probs = torch.softmax(logits.double(), dim=-1)
-    if logits.shape[-1] == 2:
-        return {"p1": probs[:, 1], "margin": (logits[:, 1] - logits[:, 0]).double()}
-    return {f"p{c}": probs[:, c] for c in range(logits.shape[-1])}
+    z = logits.astype(np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    probs = z / z.sum(axis=1, keepdims=True)
+    if logits.shape[1] == 2:
+        return {"p1": probs[:, 1], "margin": (logits[:, 1] - logits[:, 0]).astype(np.float64)}
+    return {f"p{c}": probs[:, c] for c in range(logits.shape[1])}
+
+
+def numpy_forward(arrays: dict, x: np.ndarray) -> np.ndarray:
+    """Logits (N, C) of one checkpoint (nn.Linear layout arrays), in blocks of ~16 MB of activations."""
+    W1, b1, W2, b2 = (arrays[k] for k in ("W1", "b1", "W2", "b2"))
+    block = max(64, (1 << 22) // W1.shape[0])
+    out = np.empty((len(x), W2.shape[0]), dtype=np.float32)
+    for s in range(0, len(x), block):
+        h = np.maximum(x[s : s + block].astype(np.float32) @ W1.T + b1, 0)
+        out[s : s + block] = h @ W2.T + b2
+    return out
 
 
 def probe_checkpoint(
-    teacher: MLPParams, task, monomials: list[Monomial], stream_seed: int, samples: int
+    teacher: dict, task, monomials: list[Monomial], stream_seed: int, samples: int
 ) -> tuple[float, list[dict]]:
-    """Teacher accuracy on the probe sample and one row per (output, monomial)."""
+    """Teacher accuracy on the probe sample and one row per (output, monomial). ``teacher`` holds the
+    checkpoint's arrays (checkpoints.read_checkpoint_arrays)."""
     x = sample_inputs(stream_seed, 0, samples, task.n)
-    logits = forward(teacher, torch.from_numpy(x))[0].cpu()
-    acc = float((logits.argmax(-1).numpy() == task.labels(x)).mean())
-    chi = np.stack([np.prod(x[:, list(m.coords)].astype(np.int8), axis=1) for m in monomials], axis=1)
-    chi_t = torch.from_numpy(chi.astype(np.float64))  # (P, M)
+    logits = numpy_forward(teacher, x)
+    acc = float((logits.argmax(-1) == task.labels(x)).mean())
+    chi = np.stack([np.prod(x[:, list(m.coords)], axis=1) for m in monomials], axis=1).astype(np.float64)
     rows = []
     for out_name, f in output_functions(logits).items():
-        corr = (f[None, :] @ chi_t / samples)[0].numpy()
+        corr = f @ chi / samples
         for m, c in zip(monomials, corr, strict=True):
             rows.append(
                 dict(

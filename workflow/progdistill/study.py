@@ -10,21 +10,25 @@ import shutil
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import config as C
-from .engine import get_backend, resolve_device
+from .checkpoints import load_checkpoint, read_checkpoint_arrays, save_checkpoint
 from .io import write_json, write_parquet
-from .model import load_checkpoint, save_checkpoint
 from .probe import monomial_set, probe_checkpoint
 from .tasks import make_task
-from .training import HeldOut, RunSpec, TeacherBank, train
+
+# Torch-dependent modules are imported inside the training functions only: the probe, selection,
+# aggregation and figure jobs never need torch, and importing it costs seconds per job.
 
 log = logging.getLogger(__name__)
 
 
-def setup(cfg: dict) -> tuple[torch.device, object]:
+def setup(cfg: dict):
     """Threads first (one is fastest for per-sample steps here), then device and backend."""
+    import torch
+
+    from .engine import get_backend, resolve_device
+
     torch.set_num_threads(cfg.get("threads", 1))
     device = resolve_device(cfg.get("device", "auto"))
     backend = get_backend(cfg.get("backend", "auto"), device)
@@ -32,12 +36,14 @@ def setup(cfg: dict) -> tuple[torch.device, object]:
     return device, backend
 
 
-def _heldout(exp_name: str, exp: dict, task) -> HeldOut:
+def _heldout(exp_name: str, exp: dict, task):
+    from .training import HeldOut
+
     return HeldOut.from_task(task, C.seeds_for(exp_name)["heldout"], exp["heldout"])
 
 
 def checkpoint_file(ckpt_dir: str, step: int) -> str:
-    return os.path.join(ckpt_dir, f"step{step}.pt")
+    return os.path.join(ckpt_dir, f"step{step}.safetensors")
 
 
 def run_teacher(
@@ -53,6 +59,8 @@ def run_teacher(
 
     Checkpoints are written to ``staging`` while training (kept across a kill, for resume) and moved to
     ``ckpt_dir`` when training is complete."""
+    from .training import RunSpec, train
+
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
     device, backend = setup(cfg)
@@ -129,8 +137,7 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
 def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
-    torch.set_num_threads(cfg.get("threads", 1))
-    teacher, _ = load_checkpoint(ckpt_path, n=task.n, width=None)
+    teacher, _ = read_checkpoint_arrays(ckpt_path, n=task.n, width=exp["teacher"]["width"])
     seeds = C.seeds_for(exp_name)
     p = exp["probe"]
     monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], seeds["monomials"])
@@ -152,6 +159,8 @@ def run_students(
     """Train every LR x seed of one (strategy, width) cell at once in the engine.
 
     ``ckpt_dir_of(teacher_id, step)`` maps to the checkpoint file (the workflow's path layout)."""
+    from .training import RunSpec, TeacherBank, train
+
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
     device, backend = setup(cfg)

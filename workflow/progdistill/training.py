@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .model import MLPParams, atomic_torch_save, forward, init_params, soft_targets
+from .checkpoints import atomic_torch_save
+from .model import MLPParams, forward, init_params, soft_targets
 from .streams import sample_inputs
 
 log = logging.getLogger(__name__)

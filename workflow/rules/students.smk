@@ -7,6 +7,8 @@ rule students:
         f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet",
     log:
         f"{RES}/logs/{{exp}}/students/{{strategy}}/w{{width}}.log",
+    # The longest jobs start first; the short probe jobs fill in around them.
+    priority: 10
     conda:
         ENV
     threads: config["threads"]

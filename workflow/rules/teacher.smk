@@ -26,6 +26,8 @@ rule select_teacher:
         f"{RES}/{{exp}}/teacher/selected.json",
     log:
         f"{RES}/logs/{{exp}}/select_teacher.log",
+    # Students wait on this tiny job: run it before the many probe jobs.
+    priority: 20
     conda:
         ENV
     script:

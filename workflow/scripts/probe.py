@@ -7,6 +7,6 @@ study.run_probe(
     sm.wildcards.exp,
     sm.wildcards.tid,
     int(sm.wildcards.step),
-    f"{sm.input[0]}/step{sm.wildcards.step}.pt",
+    study.checkpoint_file(sm.input[0], int(sm.wildcards.step)),
     sm.output[0],
 )

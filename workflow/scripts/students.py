@@ -8,7 +8,7 @@ study.run_students(
     sm.wildcards.strategy,
     int(sm.wildcards.width),
     sm.input.selected,
-    lambda tid, step: f"{sm.params.teachers}/{tid}/checkpoints/step{step}.pt",
+    lambda tid, step: study.checkpoint_file(f"{sm.params.teachers}/{tid}/checkpoints", step),
     sm.output[0],
     state_path=sm.params.state,
 )

@@ -1,0 +1,146 @@
+"""Bad configurations fail before any compute, with a message naming the key, the value and what is valid."""
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from progdistill import config as C
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = yaml.safe_load((ROOT / "workflow/configs/smoke.yaml").read_text())
+
+
+def _exp(cfg):
+    return cfg["experiments"]["parity"]
+
+
+def _strat(i):
+    return lambda c: _exp(c)["strategies"][i]
+
+
+CASES = [
+    ("d_gt_n", lambda c: _exp(c)["task"].update(d=20), "d = 20 exceeds n = 12"),
+    (
+        "support_range",
+        lambda c: _exp(c)["task"].update(support=[0, 5, 40], d=3),
+        "out of range; valid: 0 .. 11",
+    ),
+    ("support_repeat", lambda c: _exp(c)["task"].update(support=[1, 1, 2], d=3), "repeats a coordinate"),
+    ("width_zero", lambda c: _exp(c)["teacher"].update(width=0), "teacher.width = 0 is invalid"),
+    ("width_negative", lambda c: _exp(c)["students"].update(widths=[8, -16]), "students.widths[1] = -16"),
+    ("width_type", lambda c: _exp(c)["students"].update(widths=["8"]), "students.widths[0] = '8' is invalid"),
+    ("steps_zero", lambda c: _exp(c)["students"].update(steps=0), "students.steps = 0 is invalid"),
+    ("steps_float", lambda c: _exp(c)["teacher"].update(steps=1.5), "teacher.steps = 1.5 is invalid"),
+    ("lr_zero", lambda c: _exp(c)["teacher"].update(lrs=[0.0]), "teacher.lrs[0] = 0.0 is invalid"),
+    ("lr_negative", lambda c: _exp(c)["students"].update(lrs=[-0.1]), "students.lrs[0] = -0.1 is invalid"),
+    ("lr_string", lambda c: _exp(c)["students"].update(lrs=["fast"]), "students.lrs[0] = 'fast' is invalid"),
+    ("tau_zero", lambda c: _strat(1)(c).update(temperature=0), "strategies[1].temperature = 0 is invalid"),
+    ("tau_negative", lambda c: _strat(1)(c).update(temperature=-1.0), "strategies[1].temperature = -1.0"),
+    ("pshot_unsaved", lambda c: _strat(3)(c).update(checkpoints=[2500]), "never saves steps [2500]"),
+    (
+        "oneshot_unsaved",
+        lambda c: _strat(1)(c).update(checkpoint=1234),
+        "checkpoint = 1234: the teacher never",
+    ),
+    (
+        "interval_not_dividing",
+        lambda c: _exp(c)["teacher"].update(checkpoint_every=4000),
+        "checkpoint_every = 4000 does not divide teacher.steps = 6000",
+    ),
+    (
+        "progressive_interval",
+        lambda c: _strat(2)(c).update(interval=1500),
+        "interval = 1500 is not a multiple",
+    ),
+    (
+        "unknown_kind",
+        lambda c: _strat(0)(c).update(kind="magic"),
+        "kind = 'magic' is not a strategy kind; valid: ce, oneshot, progressive, pshot",
+    ),
+    ("duplicate_names", lambda c: _strat(1)(c).update(name="ce"), "duplicate strategy names ['ce']"),
+    (
+        "blocks_do_not_fit",
+        lambda c: _exp(c).update(
+            task={"kind": "hierarchical", "n": 12, "depth": 3, "k": 2}, probe={"degrees": [1]}
+        ),
+        "7 blocks of k = 2 coordinates need n >= 14, but n = 12",
+    ),
+    ("unknown_key", lambda c: _exp(c)["teacher"].update(widht=3), "'widht' was unexpected"),
+    ("missing_key", lambda c: _exp(c)["students"].pop("seeds"), "'seeds' is a required property"),
+    ("bad_device", lambda c: c.update(device="tpu"), "device = 'tpu' is invalid"),
+    ("bad_backend", lambda c: c.update(backend="fortran"), "backend = 'fortran' is invalid"),
+    ("pshot_steps_too_long", lambda c: _strat(3)(c).update(steps=6000), "leaving none of students.steps"),
+    ("probe_degree_above_d", lambda c: _exp(c)["probe"].update(degrees=[1, 4]), "degrees [4] exceed"),
+    ("key_for_other_kind", lambda c: _strat(0)(c).update(interval=1000), "key 'interval' does not apply"),
+]
+
+
+@pytest.mark.parametrize("name,mutate,message", CASES, ids=[c[0] for c in CASES])
+def test_bad_config_is_rejected_with_a_clear_message(name, mutate, message):
+    cfg = copy.deepcopy(SMOKE)
+    mutate(cfg)
+    with pytest.raises(C.ConfigError) as err:
+        C.validate_config(cfg)
+    assert message in str(err.value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_gpu_is_rejected():
+    cfg = copy.deepcopy(SMOKE)
+    cfg["device"] = "cuda"
+    with pytest.raises(C.ConfigError, match="no CUDA device is available"):
+        C.validate_config(cfg)
+
+
+def test_shipped_configs_are_valid():
+    for path in ["config.yaml", "workflow/configs/smoke.yaml", "workflow/configs/paper.yaml"]:
+        cfg = C.validate_config(yaml.safe_load((ROOT / path).read_text()))
+        assert cfg["experiments"]
+
+
+def test_defaults_are_filled():
+    cfg = C.validate_config(SMOKE)
+    st = {s["name"]: s for s in _exp(cfg)["strategies"]}
+    assert st["ce"]["alpha"] == 1.0 and st["progressive"]["alpha"] == 0.0
+    assert st["progressive"]["temperature"] == 1.0
+
+
+def test_paper_strategies_schedules():
+    paper = C.validate_config(yaml.safe_load((ROOT / "workflow/configs/paper.yaml").read_text()))
+    exp = _exp(paper)
+    assert C.schedule(C.strategy(exp, "oneshot_10M"), exp) == ((0, 10_000_000),)
+    assert C.schedule(C.strategy(exp, "2shot_6.5M"), exp) == ((0, 6_500_000), (1_000_000, 20_000_000))
+    prog = C.schedule(C.strategy(exp, "progressive"), exp)
+    assert len(prog) == 40 and prog[1] == (500_000, 500_000) and prog[-1] == (19_500_000, 19_500_000)
+
+
+def test_workflow_reports_bad_config_without_traceback(tmp_path):
+    cfg = copy.deepcopy(SMOKE)
+    _exp(cfg)["students"]["widths"] = [0]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(bad),
+            "-d",
+            str(tmp_path),
+            "-s",
+            str(ROOT / "Snakefile"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0
+    assert "students.widths[0] = 0 is invalid" in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr + out.stdout

@@ -1,0 +1,167 @@
+"""The whole DAG on the smoke configuration, the paper configuration's dry run, and lint."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SMOKE = ROOT / "workflow/configs/smoke.yaml"
+PAPER = ROOT / "workflow/configs/paper.yaml"
+FIGS = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig4", "fig6"]
+
+
+def snakemake(*args, cwd, check=True):
+    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(cwd), *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    if check and out.returncode:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    wd = tmp_path_factory.mktemp("smoke")
+    snakemake("--cores", "2", "--configfile", str(SMOKE), cwd=wd)
+    return wd
+
+
+@pytest.mark.slow
+def test_every_figure_exists_and_is_a_valid_image(smoke_run):
+    import matplotlib.image as mpimg
+
+    for fig in FIGS:
+        png = smoke_run / "results/figures" / f"{fig}.png"
+        pdf = smoke_run / "results/figures" / f"{fig}.pdf"
+        img = mpimg.imread(png)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_curves_schema(smoke_run):
+    df = pd.read_parquet(smoke_run / "results/curves.parquet")
+    expected = {
+        "experiment": "object",
+        "role": "object",
+        "strategy": "object",
+        "width": "int64",
+        "lr": "float64",
+        "seed": "int64",
+        "temperature": "float64",
+        "alpha": "float64",
+        "step": "int64",
+        "accuracy": "float64",
+        "loss": "float64",
+        "teacher_checkpoint": "int64",
+        "diverged": "bool",
+    }
+    for col, kind in expected.items():
+        assert col in df.columns, col
+        got = "object" if pd.api.types.is_string_dtype(df[col]) else str(df[col].dtype)
+        assert got == kind, (col, got)
+    assert set(df.role) == {"teacher", "student"}
+    students = df[df.role == "student"]
+    assert set(students.strategy) == {"ce", "oneshot_final", "progressive", "2shot_2k", "2shot_2k_lowT"}
+    assert set(students.width) == {8, 16} and set(students.seed) == {0, 1}
+    assert (students[students.strategy == "ce"].teacher_checkpoint == -1).all()
+    assert (students[students.strategy == "oneshot_final"].teacher_checkpoint == 6000).all()
+    two = students[students.strategy == "2shot_2k"]
+    assert set(two[two.step <= 1000].teacher_checkpoint) == {2000}
+    assert set(two[two.step > 1000].teacher_checkpoint) == {6000}
+    prog = students[(students.strategy == "progressive") & (students.step == 2500)]
+    assert set(prog.teacher_checkpoint) == {2000}
+    assert df.accuracy.between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_probe_schema(smoke_run):
+    df = pd.read_parquet(smoke_run / "results/probe.parquet")
+    for col in [
+        "experiment",
+        "checkpoint",
+        "teacher_accuracy",
+        "degree",
+        "monomial",
+        "in_support",
+        "output",
+        "correlation",
+    ]:
+        assert col in df.columns
+    assert df.in_support.dtype == bool and df.checkpoint.dtype == "int64"
+    assert set(df.checkpoint) == set(range(0, 6001, 1000))
+    assert set(df.output) == {"p1", "margin"}
+    one = df[(df.checkpoint == 6000) & (df.output == "p1")]
+    # The final teacher has learned the parity: its output correlates with the full support monomial.
+    full = one[(one.degree == 3) & one.in_support]
+    assert len(full) == 1 and abs(full.correlation.iloc[0]) > 0.3
+    assert df.monomial.str.match(r"^\d+(_\d+)*$").all()
+
+
+@pytest.mark.slow
+def test_rerun_does_nothing(smoke_run):
+    out = snakemake("-n", "--cores", "2", "--configfile", str(SMOKE), cwd=smoke_run)
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_single_figure_target_reruns_only_that_figure(smoke_run):
+    (smoke_run / "results/figures/fig2b.pdf").unlink()
+    # The target goes before --configfile, which takes every following word as a config file.
+    target = "results/figures/fig2b.pdf"
+    out = snakemake(target, "-n", "--cores", "2", "--configfile", str(SMOKE), cwd=smoke_run)
+    text = out.stdout + out.stderr
+    assert "figure" in text and "students" not in text and "teacher " not in text
+
+
+def _job_counts(text):
+    counts, started = {}, False
+    for line in text.splitlines():
+        if line.startswith("job ") and "count" in line:
+            started = True
+            continue
+        if started:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                counts[parts[0]] = int(parts[1])
+            elif counts and not line.startswith("-"):
+                break
+    return counts
+
+
+def test_paper_configuration_dry_run(tmp_path):
+    out = snakemake("-n", "--cores", "8", "--resources", "gpu=1", "--configfile", str(PAPER), cwd=tmp_path)
+    counts = _job_counts(out.stdout + out.stderr)
+    assert counts["teacher"] == 3  # the LR grid, one seed
+    assert counts["probe"] == 3 * 41  # every checkpoint 0, 0.5M, ..., 20M of every teacher
+    assert counts["students"] == 10 * 2  # 10 strategies x 2 widths, each batching 3 LRs x 3 seeds
+    assert counts["figure"] == len(FIGS)
+    assert counts["aggregate"] == 1 and counts["select_teacher"] == 1
+
+
+def test_training_rules_declare_a_gpu(tmp_path):
+    out = snakemake("-n", "-p", "--cores", "8", "--configfile", str(PAPER), cwd=tmp_path)
+    text = out.stdout + out.stderr
+    blocks = text.split("\n\n")
+    for rule in ("rule teacher:", "rule students:"):
+        block = next(b for b in blocks if rule in b)
+        assert "gpu=1" in block, block
+    probe = next(b for b in blocks if "rule probe:" in b)
+    assert "gpu=" not in probe
+
+
+def test_lint_is_clean():
+    for cmd in (
+        ["snakefmt", "--check", "Snakefile", "workflow/rules"],
+        ["ruff", "check", "."],
+        ["snakemake", "--lint", "--cores", "1"],
+    ):
+        exe = shutil.which(cmd[0], path=str(BIN)) or cmd[0]
+        out = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, (cmd, out.stdout[-2000:], out.stderr[-2000:])
+        if cmd[0] == "snakemake":
+            assert "good condition" in out.stdout + out.stderr, out.stdout + out.stderr
