@@ -28,6 +28,13 @@ smoke: install
 test: install
 	$(BIN)/python -m pytest
 
+## The workflow on a local single-node SLURM cluster with a fake GPU (root; installs slurm and munge
+## with apt-get, the executor plugin into the venv; ~5 minutes). See tests/slurm/run_slurm_test.sh.
+.PHONY: test-slurm
+test-slurm: install
+	$(BIN)/python -m pip install -q -r envs/requirements-cluster.txt
+	VENV=$(abspath $(VENV)) bash tests/slurm/run_slurm_test.sh
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

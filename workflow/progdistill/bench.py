@@ -81,11 +81,16 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default="results/bench/engine.json")
     ap.add_argument("--n", type=int, default=50)
-    ap.add_argument("--widths", type=int, nargs="+", default=[100, 1000])
+    ap.add_argument("--widths", type=int, nargs="+", default=[100, 1000, 50000])
     ap.add_argument("--runs", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer steps (for tests)")
+    ap.add_argument(
+        "--e2e",
+        action="store_true",
+        help="also time the default configuration end to end (snakemake --cores 2, minutes)",
+    )
     args = ap.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
     backends = available_backends(torch.device("cpu"))
@@ -93,7 +98,7 @@ def main(argv=None) -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         for width in args.widths:
-            ref_steps = max(50, int(scale * (2000 if width <= 100 else 800)))
+            ref_steps = max(20, int(scale * 2e5 / max(width, 100)) if width > 1000 else int(scale * 800))
             ref = bench_reference(args.n, width, ref_steps, args.repeats)
             records.append(
                 dict(
@@ -108,7 +113,7 @@ def main(argv=None) -> None:
             for name in backends:
                 for runs in args.runs:
                     budget = 4e6 if name == "compiled" else 4e5  # model-steps per timing: ~0.2-2 s each
-                    steps = max(20, int(scale * budget / (runs * max(width, 100) / 100)))
+                    steps = max(10, int(scale * budget / (runs * max(width, 100) / 100)))
                     rate = bench_backend(name, args.n, width, runs, steps, args.repeats)
                     records.append(
                         dict(
@@ -141,11 +146,51 @@ def main(argv=None) -> None:
                 speedup_vs_reference=blocked / single,
             )
         )
+    if args.e2e:
+        records.append(
+            dict(
+                impl="end_to_end_default_config",
+                width=0,
+                runs=0,
+                threads=1,
+                model_steps_per_s=float("nan"),
+                speedup_vs_reference=float("nan"),
+                seconds=time_default_config(),
+            )
+        )
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with atomic_path(args.out) as tmp, open(tmp, "w") as fh:
         json.dump(records, fh, indent=1)
     print(format_table(records))
     print(f"\nwritten to {args.out}")
+
+
+def time_default_config() -> float:
+    """Wall time of the whole default workflow in a fresh directory (kernel already built)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+    snakemake = os.path.join(os.path.dirname(sys.executable), "snakemake")
+    with tempfile.TemporaryDirectory() as wd:
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                snakemake,
+                "-s",
+                os.path.join(root, "Snakefile"),
+                "-d",
+                wd,
+                "--configfile",
+                os.path.join(root, "config.yaml"),
+                "--cores",
+                "2",
+                "-q",
+            ],
+            check=True,
+        )
+        return time.perf_counter() - t0
 
 
 def format_table(records) -> str:
@@ -154,6 +199,9 @@ def format_table(records) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in records:
+        if "seconds" in r:
+            lines.append(f"| {r['impl']} | | | | {r['seconds']:.0f} s | |")
+            continue
         lines.append(
             f"| {r['impl']} | {r['width']} | {r['runs']} | {r['threads']} | "
             f"{r['model_steps_per_s']:,.0f} | {r['speedup_vs_reference']:.1f}x |"

@@ -8,6 +8,7 @@ atomic (temporary name in the same directory, then rename).
 
 from __future__ import annotations
 
+import json
 import os
 
 from .io import atomic_path
@@ -27,7 +28,9 @@ def save_checkpoint(path: str | os.PathLike, params, run: int, meta: dict) -> No
     }
     meta = dict(meta, n=params.n, width=params.width, num_classes=params.num_classes)
     with atomic_path(path) as tmp:
-        save_file(tensors, tmp, metadata={k: str(v) for k, v in meta.items()})
+        # One key holding sorted JSON: safetensors writes a multi-key metadata map in hash order, which
+        # would make identical checkpoints differ byte-wise between processes.
+        save_file(tensors, tmp, metadata={"progdistill": json.dumps(meta, sort_keys=True)})
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -50,11 +53,11 @@ def read_checkpoint_arrays(
     try:
         with safe_open(os.fspath(path), framework=framework) as fh:
             arrays = {k: fh.get_tensor(k) for k in _KEYS}
-            meta = fh.metadata() or {}
+            meta = json.loads((fh.metadata() or {}).get("progdistill", "{}"))
     except Exception as exc:  # noqa: BLE001 - any read/parse failure means the same thing to the user
         raise CheckpointError(
-            f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {exc}); delete it and rerun "
-            "the rule that produced it (snakemake --forcerun teacher)"
+            f"checkpoint {path} is unreadable or corrupt ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "delete it and rerun the rule that produced it (snakemake --forcerun teacher)"
         ) from exc
     m, n_in = arrays["W1"].shape
     if n is not None and n_in != n:

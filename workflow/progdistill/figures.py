@@ -207,7 +207,9 @@ def fig2b(curves, probe, cfg, exp, selected):
     off = s[~s.in_support].groupby("checkpoint").abs_corr.mean()
     axes[1].plot(off.index, off.values, color="black", linestyle="--", label="off support (all degrees)")
     axes[1].legend(fontsize="small", title="in-support degree")
-    axes[1].set_title("in-support monomials by degree")
+    # Log scale: the full-support monomial (the label) dwarfs the low-degree curriculum signal.
+    axes[1].set_yscale("log")
+    axes[1].set_title("in-support monomials by degree (log scale)")
     axes[1].set_ylabel("mean |correlation|")
     for ax in axes:
         ax.set_xlabel("teacher checkpoint (steps)")

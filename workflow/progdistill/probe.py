@@ -92,10 +92,13 @@ def probe_checkpoint(
     x = sample_inputs(stream_seed, 0, samples, task.n)
     logits = numpy_forward(teacher, x)
     acc = float((logits.argmax(-1) == task.labels(x)).mean())
-    chi = np.stack([np.prod(x[:, list(m.coords)], axis=1) for m in monomials], axis=1).astype(np.float64)
+    # +-1 monomial values are exact in float32; the correlations accumulate in float64.
+    chi = np.empty((samples, len(monomials)), dtype=np.float32)
+    for j, m in enumerate(monomials):
+        chi[:, j] = np.prod(x[:, list(m.coords)], axis=1, dtype=np.int8)
     rows = []
     for out_name, f in output_functions(logits).items():
-        corr = f @ chi / samples
+        corr = (f.astype(np.float32)[None, :] @ chi).astype(np.float64)[0] / samples
         for m, c in zip(monomials, corr, strict=True):
             rows.append(
                 dict(

@@ -88,12 +88,18 @@ def teacher_logits(teacher: MLPParams, x: np.ndarray) -> torch.Tensor:
 
 
 class TeacherBank:
-    """Loads teacher checkpoints on demand (keeping the few in use) and builds their targets."""
+    """Loads teacher checkpoints on demand (keeping the few in use) and computes their logits.
 
-    def __init__(self, loader: Callable[[int], MLPParams], keep: int = 4):
+    Logits are computed in blocks of ``block`` samples aligned to the stream (block i covers samples
+    i*block .. (i+1)*block - 1) and cached, so the numbers never depend on how training was chunked:
+    a GEMM's rounding can depend on its row count, and an aligned block always has the same rows."""
+
+    def __init__(self, loader: Callable[[int], MLPParams], keep: int = 4, block: int = 1024):
         self.loader = loader
         self.keep = keep
+        self.block = block
         self._cache: dict[int, MLPParams] = {}
+        self._blocks: dict[tuple[int, int, int], torch.Tensor] = {}
 
     def get(self, step: int) -> MLPParams:
         if step not in self._cache:
@@ -101,6 +107,21 @@ class TeacherBank:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[step] = self.loader(step)
         return self._cache[step]
+
+    def logits(self, step: int, stream_seed: int, start: int, count: int, n: int) -> torch.Tensor:
+        """Teacher logits (count, C) for samples start .. start+count-1 of a stream."""
+        B = self.block
+        parts = []
+        for b in range(start // B, (start + count - 1) // B + 1):
+            key = (step, stream_seed, b)
+            if key not in self._blocks:
+                if len(self._blocks) >= 256:  # tiny (block x C floats each); a chunk touches few
+                    self._blocks.pop(next(iter(self._blocks)))
+                x = sample_inputs(stream_seed, b * B, B, n)
+                self._blocks[key] = teacher_logits(self.get(step), x).cpu()
+            lo, hi = max(start, b * B) - b * B, min(start + count, (b + 1) * B) - b * B
+            parts.append(self._blocks[key][lo:hi])
+        return torch.cat(parts)
 
 
 class Progress:
@@ -232,7 +253,7 @@ def _targets(task, runs, streams, xs, t, teachers, C) -> torch.Tensor:
             continue
         key = (ck, s, r.temperature)
         if key not in soft:
-            logits = teacher_logits(teachers.get(ck), xs[s])
+            logits = teachers.logits(ck, streams[s], t, K, task.n)
             soft[key] = soft_targets(logits, r.temperature).cpu()
         Q[i] = soft[key] if r.alpha == 0 else r.alpha * onehot[s] + (1 - r.alpha) * soft[key]
     return Q
@@ -294,7 +315,8 @@ def _load_state(path: str, fingerprint: str, result: TrainResult, device) -> int
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise RuntimeError(
-            f"resume state {path} is unreadable ({type(exc).__name__}: {exc}); delete it to start over"
+            f"resume state {path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "delete it to start over"
         ) from exc
     if state.get("fingerprint") != fingerprint:
         raise RuntimeError(

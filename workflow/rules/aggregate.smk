@@ -2,7 +2,7 @@ rule aggregate:
     """One curves table and one probe table for every experiment."""
     input:
         curves=[p for e in EXPS for p in curve_tables(e)],
-        probe=[p for e in EXPS for p in probe_tables(e)],
+        probe=lambda wc: [p for e in EXPS for p in probe_tables(e)],
     output:
         curves=f"{RES}/curves.parquet",
         probe=f"{RES}/probe.parquet",

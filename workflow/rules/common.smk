@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from progdistill import config as pdc  # noqa: E402
 from progdistill.figures import PARITY_FIGURES  # noqa: E402
+from progdistill import resources as pdr  # noqa: E402
 
 try:
     # Schema (draft 2020-12) + defaults + semantic checks, before any job is scheduled.
@@ -49,12 +51,17 @@ def teacher_ckpt_dirs(wc):
     ]
 
 
+def selected_teacher(exp_name):
+    """The teacher chosen by the select_teacher checkpoint (evaluated after it has run)."""
+    with open(checkpoints.select_teacher.get(exp=exp_name).output[0]) as fh:
+        return json.load(fh)["teacher"]
+
+
 def probe_tables(exp_name):
-    exp = EXPS[exp_name]
+    tid = selected_teacher(exp_name)
     return [
-        f"{RES}/{exp_name}/probe/{t}/step{s}.parquet"
-        for t in pdc.teacher_ids(exp)
-        for s in pdc.teacher_checkpoints(exp)
+        f"{RES}/{exp_name}/probe/{tid}/step{s}.parquet"
+        for s in pdc.teacher_checkpoints(EXPS[exp_name])
     ]
 
 
@@ -67,6 +74,30 @@ def curve_tables(exp_name):
         for w in exp["students"]["widths"]
     ]
     return out
+
+
+# Scheduler requests of the training jobs, scaled with their steps and width (progdistill/resources.py
+# says how); a retry (--retries) asks for more. Override with --set-resources teacher:runtime=MINUTES.
+def teacher_runtime(wildcards, attempt):
+    return pdr.teacher_runtime(config, EXPS[wildcards.exp], attempt)
+
+
+def teacher_mem_mb(wildcards, attempt):
+    return pdr.teacher_mem_mb(config, EXPS[wildcards.exp], attempt)
+
+
+def students_runtime(wildcards, attempt):
+    exp = EXPS[wildcards.exp]
+    return pdr.students_runtime(
+        config, exp, wildcards.strategy, int(wildcards.width), attempt
+    )
+
+
+def students_mem_mb(wildcards, attempt):
+    exp = EXPS[wildcards.exp]
+    return pdr.students_mem_mb(
+        config, exp, wildcards.strategy, int(wildcards.width), attempt
+    )
 
 
 def figure_names():

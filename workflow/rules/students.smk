@@ -14,6 +14,8 @@ rule students:
     threads: config["threads"]
     resources:
         gpu=TRAIN_GPU,
+        runtime=students_runtime,
+        mem_mb=students_mem_mb,
     params:
         state=f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt",
         teachers=lambda wc: f"{RES}/{wc.exp}/teacher",

@@ -10,6 +10,8 @@ rule teacher:
     threads: config["threads"]
     resources:
         gpu=TRAIN_GPU,
+        runtime=teacher_runtime,
+        mem_mb=teacher_mem_mb,
     params:
         # Outside the outputs: Snakemake deletes an incomplete job's outputs before rerunning it.
         state=f"{RES}/{{exp}}/teacher/{{tid}}/resume.pt",
@@ -18,8 +20,10 @@ rule teacher:
         "../scripts/teacher.py"
 
 
-rule select_teacher:
-    """Pick the teacher the students learn from (best LR, as the paper reports)."""
+checkpoint select_teacher:
+    """Pick the teacher the students learn from (best LR, as the paper reports). A checkpoint: only the
+    selected teacher is probed, and the DAG below is re-evaluated once the choice is known.
+    """
     input:
         teacher_curves,
     output:

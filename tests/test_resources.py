@@ -1,0 +1,91 @@
+"""Scheduler requests of the training jobs (progdistill.resources) and the profiles that carry them."""
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from progdistill import config as pdc
+from progdistill import resources as R
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def load(name):
+    return pdc.validate_config(yaml.safe_load((ROOT / name).read_text()))
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return load("workflow/configs/paper.yaml")
+
+
+def test_paper_requests_on_gpu(paper):
+    exp = paper["experiments"]["parity"]
+    # 20M steps at 20k steps/s, x1.5, + 60 s start-up: 26 min; students 20M batched steps at 10k/s: 51 min.
+    assert R.teacher_runtime(paper, exp) == 26
+    assert R.students_runtime(paper, exp, "progressive", 1000) == 51
+    assert 4000 <= R.teacher_mem_mb(paper, exp) <= 8000
+    assert R.students_mem_mb(paper, exp, "ce", 1000) < R.students_mem_mb(paper, exp, "progressive", 1000)
+    assert R.student_runs(exp) == 9
+
+
+def test_requests_scale_with_steps_width_and_attempt(paper):
+    exp = paper["experiments"]["parity"]
+    big = copy.deepcopy(exp)
+    big["teacher"]["steps"] *= 4
+    big["students"]["steps"] *= 4
+    assert R.teacher_runtime(paper, big) > 3 * R.teacher_runtime(paper, exp) - 2
+    assert R.students_runtime(paper, big, "ce", 1000) > 3 * R.students_runtime(paper, exp, "ce", 1000) - 2
+    wide = copy.deepcopy(exp)
+    wide["teacher"]["width"] *= 4
+    assert R.teacher_runtime(paper, wide) > R.teacher_runtime(paper, exp)
+    assert R.teacher_mem_mb(paper, wide) > R.teacher_mem_mb(paper, exp)
+    assert R.teacher_runtime(paper, exp, attempt=2) == 2 * R.teacher_runtime(paper, exp)
+    assert R.teacher_mem_mb(paper, exp, attempt=2) > R.teacher_mem_mb(paper, exp)
+
+
+def test_cpu_estimates_follow_the_measured_throughputs(paper):
+    cpu = {**paper, "device": "cpu"}
+    exp = paper["experiments"]["parity"]
+    # Width-50000 teacher on one CPU thread: ~2 ms/step (memory-bound), 20M steps: ~11 h.
+    assert 10 * 3600 < R.teacher_compute_s(cpu, exp) < 13 * 3600
+    default = load("config.yaml")
+    default["device"] = "cpu"
+    dexp = default["experiments"]["parity"]
+    # Width-2000 teacher: ~50k steps/s, 300k steps: seconds; every small job asks for the minimum.
+    assert R.teacher_compute_s(default, dexp) < 30
+    assert R.teacher_runtime(default, dexp) == R.MIN_RUNTIME
+    assert R.teacher_mem_mb(default, dexp) < R.teacher_mem_mb(load("config.yaml"), dexp)  # no CUDA base
+
+
+def test_paper_dry_run_carries_the_requests(tmp_path):
+    cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "-n"]
+    cmd += ["--cores", "8", "--configfile", str(ROOT / "workflow/configs/paper.yaml")]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-3000:]
+    assert "workflow specific profile" in text  # profiles/default was applied
+    blocks = re.split(r"(?m)^\[\w{3} \w{3} ", text)  # one block per job (each starts with its date)
+    teacher = next(b for b in blocks if "rule teacher:" in b)
+    assert "runtime=26" in teacher and "mem_mb=" in teacher and "cpus_per_gpu=1" in teacher, teacher
+    students = next(b for b in blocks if "rule students:" in b)
+    assert "runtime=51" in students and "cpus_per_gpu=1" in students, students
+    aggregate = next(b for b in blocks if "rule aggregate:" in b)
+    assert "runtime=" not in aggregate and "gpu=" not in aggregate, aggregate
+
+
+def test_slurm_profile_is_valid():
+    prof = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    assert prof["executor"] == "slurm"
+    assert prof["retries"] >= 1 and prof["latency-wait"] > 0 and prof["jobs"] > 0
+    res = prof["default-resources"]
+    assert res["runtime"] > 0 and res["mem_mb"] > 0
+    assert "slurm_partition" not in res and "slurm_account" not in res  # left to the user (commented)
+    default = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
+    for rule in ("teacher", "students"):
+        assert "gpu" not in default["set-resources"][rule]  # the rules declare it
