@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMOKE = ROOT / "workflow/configs/smoke.yaml"
 PAPER = ROOT / "workflow/configs/paper.yaml"
-FIGS = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig4", "fig6"]
+PARITY_FIGS = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
+HIER_FIGS = ["fig3b", "fig5", "fig7a", "fig7b", "fig7c", "fig7d", "fig7e", "fig8"]
+FIGS = PARITY_FIGS + HIER_FIGS
 
 
 def snakemake(*args, cwd, check=True):
@@ -90,6 +92,22 @@ def test_probe_schema(smoke_run):
     full = one[(one.degree == 3) & one.in_support]
     assert len(full) == 1 and abs(full.correlation.iloc[0]) > 0.3
     assert df.monomial.str.match(r"^\d+(_\d+)*$").all()
+    hier = df[df.experiment == "hierarchical"]
+    assert set(hier.output) == {"p0", "p1", "p2", "p3"}
+    ins = hier[hier.in_support]
+    assert set(zip(ins.node, ins.level, strict=True)) == {(0, 0), (1, 1), (2, 1)}
+    assert set(hier[~hier.in_support].node) == {-1}
+
+
+@pytest.mark.slow
+def test_hierarchical_experiment_runs_its_three_shot_grid(smoke_run):
+    df = pd.read_parquet(smoke_run / "results/curves.parquet")
+    hier = df[(df.experiment == "hierarchical") & (df.role == "student")]
+    assert {"3shot_2k_4k", "3shot_2k_4k_lowT", "progressive", "ce"} <= set(hier.strategy)
+    three = hier[hier.strategy == "3shot_2k_4k"]
+    assert set(three[three.step <= 1000].teacher_checkpoint) == {2000}
+    assert set(three[(three.step > 1000) & (three.step <= 2000)].teacher_checkpoint) == {4000}
+    assert set(three[three.step > 2000].teacher_checkpoint) == {6000}
 
 
 @pytest.mark.slow
@@ -130,7 +148,7 @@ def test_paper_configuration_dry_run(tmp_path):
     # Probe jobs (41 checkpoints of the selected teacher) appear once select_teacher, a checkpoint, has run.
     assert "probe" not in counts
     assert counts["students"] == 10 * 2  # 10 strategies x 2 widths, each batching 3 LRs x 3 seeds
-    assert counts["figure"] == len(FIGS)
+    assert counts["figure"] == len(PARITY_FIGS)
     assert counts["aggregate"] == 1 and counts["select_teacher"] == 1
 
 

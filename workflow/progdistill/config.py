@@ -57,6 +57,10 @@ def validate_config(cfg: dict) -> dict:
                 )
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(msgs))
     _fill_defaults(cfg, schema)
+    grid_problems = expand_pshot_grids(cfg)
+    if grid_problems:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(grid_problems))
+    _fill_defaults(cfg, schema)  # the generated strategies get their defaults too
     problems = semantic_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
@@ -81,6 +85,56 @@ def _fill_defaults(cfg: dict, schema: dict) -> None:
         for strat in exp["strategies"]:
             fill(strat, exp_props["strategies"]["items"]["properties"])
             strat.setdefault("alpha", 1.0 if strat["kind"] == "ce" else 0.0)
+
+
+def step_label(step: int) -> str:
+    """Compact step names for strategy names: 150000 -> 150k, 6500000 -> 6.5M."""
+    if step >= 1_000_000 and step % 100_000 == 0:
+        return f"{step / 1e6:g}M"
+    if step >= 1000 and step % 1000 == 0:
+        return f"{step // 1000}k"
+    return str(step)
+
+
+def expand_pshot_grids(cfg: dict) -> list[str]:
+    """Turn each experiment's ``pshot_grid`` (candidate checkpoints; p-shot from every ordered choice of
+    p-1 of them, or from the listed ``sets``; at each temperature) into ordinary pshot strategies."""
+    import itertools
+
+    out = []
+    for name, exp in cfg["experiments"].items():
+        grid = exp.get("pshot_grid")
+        if not grid:
+            continue
+        k = f"experiments.{name}.pshot_grid"
+        cands = grid["candidates"]
+        sets = grid.get("sets")
+        if sets is None:
+            sets = [list(c) for c in itertools.combinations(sorted(cands), grid["shots"] - 1)]
+        for i, st in enumerate(sets):
+            bad = [c for c in st if c not in cands]
+            if bad:
+                out.append(f"{k}.sets[{i}] = {st}: {bad} are not among the candidates {cands}")
+            if len(st) != grid["shots"] - 1:
+                out.append(
+                    f"{k}.sets[{i}] = {st}: a {grid['shots']}-shot set has {grid['shots'] - 1} checkpoints"
+                )
+        if out:
+            continue
+        for st in sets:
+            for tau in grid["temperatures"]:
+                label = "_".join(step_label(c) for c in st)
+                suffix = "" if tau == 1.0 else "_lowT" if tau == min(grid["temperatures"]) else f"_tau{tau:g}"
+                exp["strategies"].append(
+                    {
+                        "name": f"{grid['shots']}shot_{label}{suffix}",
+                        "kind": "pshot",
+                        "checkpoints": list(st),
+                        "steps": grid["steps"],
+                        "temperature": tau,
+                    }
+                )
+    return out
 
 
 def semantic_problems(cfg: dict) -> list[str]:

@@ -15,7 +15,15 @@ import seaborn as sns  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 FIGURES: dict[str, callable] = {}
-PARITY_FIGURES = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig4", "fig6"]
+PARITY_FIGURES = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
+HIERARCHICAL_FIGURES = ["fig3b", "fig5", "fig7a", "fig7b", "fig7c", "fig7d", "fig7e", "fig8"]
+
+
+def figure_kind(name: str) -> str:
+    """Which experiment a figure draws: config key figures.parity or figures.hierarchical."""
+    return "hierarchical" if name in HIERARCHICAL_FIGURES else "parity"
+
+
 CAPTIONS = {
     "fig1a": "CE training: wider models learn sparse parity faster (teacher included).",
     "fig1b": "Strategies for the larger student: progressive distillation vs CE and one-shot.",
@@ -25,6 +33,15 @@ CAPTIONS = {
     "fig2d": "2-shot distillation (larger student) from each candidate checkpoint, low temperature.",
     "fig4": "Strategies for the smaller student.",
     "fig6": "2-shot distillation for the smaller student, tau = 1 and low temperature.",
+    "fig3a": "Sparse parity, CE: smaller models need more steps.",
+    "fig3b": "Hierarchical data, CE: smaller models need more steps (teacher included).",
+    "fig5": "Hierarchical data: strategies for the larger student.",
+    "fig7a": "Hierarchical teacher accuracy; triangles mark the candidate p-shot checkpoints.",
+    "fig7b": "3-shot (and 2-shot) distillation, larger student, tau = 1.",
+    "fig7c": "3-shot (and 2-shot) distillation, smaller student, tau = 1.",
+    "fig7d": "3-shot (and 2-shot) distillation, larger student, low temperature.",
+    "fig7e": "3-shot (and 2-shot) distillation, smaller student, low temperature.",
+    "fig8": "Per-node feature correlations through training, by tree level.",
 }
 
 
@@ -110,19 +127,34 @@ def _eng(v):
     return matplotlib.ticker.EngFormatter(sep="")(v)
 
 
-@register("fig1a")
-def fig1a(curves, probe, cfg, exp, selected):
+def _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ce = [s["name"] for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "ce"]
     df = _students(curves, exp)
     df = df[df.strategy.isin(ce)].assign(model=lambda d: "student w=" + d.width.astype(str))
-    t = _teacher(curves, exp, selected).assign(
-        model=f"teacher w={cfg['experiments'][exp]['teacher']['width']}"
-    )
-    both = pd.concat([df, t])
-    order = sorted(df.model.unique(), key=lambda s: int(s.split("=")[1])) + list(t.model.unique())
-    _lines(ax, both, "model", order, title="CE training: accuracy vs steps")
+    order = sorted(df.model.unique(), key=lambda s: int(s.split("=")[1]))
+    if with_teacher:
+        tw = cfg["experiments"][exp]["teacher"]["width"]
+        t = _teacher(curves, exp, selected).assign(model=f"teacher w={tw}")
+        df = pd.concat([df, t])
+        order += list(t.model.unique())
+    _lines(ax, df, "model", order, title=title)
     return fig
+
+
+@register("fig1a")
+def fig1a(curves, probe, cfg, exp, selected):
+    return _ce_widths_fig(curves, cfg, exp, selected, True, "CE training: accuracy vs steps")
+
+
+@register("fig3a")
+def fig3a(curves, probe, cfg, exp, selected):
+    return _ce_widths_fig(curves, cfg, exp, selected, False, "Sparse parity, CE, by width")
+
+
+@register("fig3b")
+def fig3b(curves, probe, cfg, exp, selected):
+    return _ce_widths_fig(curves, cfg, exp, selected, True, "Hierarchical data, CE, by width")
 
 
 def _strategies_fig(curves, cfg, exp, width):
@@ -149,13 +181,22 @@ def fig4(curves, probe, cfg, exp, selected):
     return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[0])
 
 
+@register("fig5")
+def fig5(curves, probe, cfg, exp, selected):
+    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[1])
+
+
 def candidate_checkpoints(cfg, exp) -> list[int]:
+    grid = cfg["experiments"][exp].get("pshot_grid")
+    if grid:
+        return sorted(grid["candidates"])
     return sorted(
         {c for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "pshot" for c in s["checkpoints"]}
     )
 
 
 @register("fig2a")
+@register("fig7a")
 def fig2a(curves, probe, cfg, exp, selected):
     fig, ax = plt.subplots(figsize=(5.5, 4))
     t = _teacher(curves, exp, selected)
@@ -164,7 +205,7 @@ def fig2a(curves, probe, cfg, exp, selected):
         acc = np.interp(c, t.step, t.accuracy)
         ax.plot([c], [acc], marker="v", markersize=10, linestyle="none", label=f"candidate {_eng(c)}")
     ax.legend(fontsize="small")
-    _steps_axis(ax, "Teacher accuracy and 2-shot candidates")
+    _steps_axis(ax, "Teacher accuracy and p-shot candidates")
     return fig
 
 
@@ -255,6 +296,78 @@ def fig6(curves, probe, cfg, exp, selected):
         [False, True],
         [f"2-shot, width {w}, tau = 1", f"2-shot, width {w}, tau = {_low_tau(cfg, exp):g}"],
     )
+
+
+@register("fig7b")
+def fig7b(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[1]
+    return _pshot_fig(curves, cfg, exp, w, [False], [f"p-shot, width {w}, tau = 1"])
+
+
+@register("fig7c")
+def fig7c(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[0]
+    return _pshot_fig(curves, cfg, exp, w, [False], [f"p-shot, width {w}, tau = 1"])
+
+
+@register("fig7d")
+def fig7d(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[1]
+    return _pshot_fig(curves, cfg, exp, w, [True], [f"p-shot, width {w}, tau = {_low_tau(cfg, exp):g}"])
+
+
+@register("fig7e")
+def fig7e(curves, probe, cfg, exp, selected):
+    w = _widths(cfg, exp)[0]
+    return _pshot_fig(curves, cfg, exp, w, [True], [f"p-shot, width {w}, tau = {_low_tau(cfg, exp):g}"])
+
+
+def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFrame:
+    """Per checkpoint and internal node: the largest |correlation| over the teacher's class probabilities
+    with the node's full-block monomial (its parity feature), and the node's tree level."""
+    p = probe[(probe.experiment == exp) & (probe.teacher == teacher) & probe.in_support]
+    full = p[p.degree == p.groupby("node").degree.transform("max")]
+    return (
+        full.assign(abs_corr=full.correlation.abs())
+        .groupby(["checkpoint", "node", "level"])
+        .abs_corr.max()
+        .reset_index()
+    )
+
+
+@register("fig8")
+def fig8(curves, probe, cfg, exp, selected):
+    feats = feature_emergence(probe, exp, selected["teacher"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    sns.lineplot(
+        feats,
+        x="checkpoint",
+        y="abs_corr",
+        hue="level",
+        units="node",
+        estimator=None,
+        palette="viridis",
+        ax=axes[0],
+    )
+    axes[0].set_title("each node's parity feature (max over class probabilities)")
+    axes[0].set_ylabel("|correlation|")
+    p = probe[(probe.experiment == exp) & (probe.teacher == selected["teacher"])]
+    low = p[p.degree < p[p.in_support].degree.max()].assign(abs_corr=lambda d: d.correlation.abs())
+    low = low.groupby(["checkpoint", "in_support", "level", "output"]).abs_corr.mean().reset_index()
+    low = low.groupby(["checkpoint", "in_support", "level"]).abs_corr.max().reset_index()
+    low["monomials"] = np.where(low.in_support, "level " + low.level.astype(str), "off support")
+    sns.lineplot(low, x="checkpoint", y="abs_corr", hue="monomials", ax=axes[1])
+    axes[1].set_title("lower-degree monomials, by level")
+    axes[1].set_ylabel("mean |correlation| (max over outputs)")
+    acc = p.drop_duplicates("checkpoint")
+    for ax in axes:
+        ax2 = ax.twinx()
+        ax2.plot(acc.checkpoint, acc.teacher_accuracy, color="grey", linestyle=":")
+        ax2.set_ylabel("teacher accuracy", color="grey")
+        ax.set_xlabel("teacher checkpoint (steps)")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+    fig.tight_layout()
+    return fig
 
 
 def make_figure(

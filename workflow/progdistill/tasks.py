@@ -118,7 +118,8 @@ def make_task(cfg: dict):
     if kind == "hierarchical":
         blocks = cfg.get("blocks")
         if blocks is None:
-            blocks = choose_blocks(cfg["n"], cfg["depth"], cfg["k"], cfg.get("seed"))
+            random = cfg.get("layout", "consecutive") == "random"
+            blocks = choose_blocks(cfg["n"], cfg["depth"], cfg["k"], cfg.get("seed", 0) if random else None)
         return HierarchicalParity(
             n=cfg["n"], depth=cfg["depth"], blocks=tuple(tuple(int(i) for i in b) for b in blocks)
         )

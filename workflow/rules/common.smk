@@ -10,7 +10,11 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from progdistill import config as pdc  # noqa: E402
-from progdistill.figures import PARITY_FIGURES  # noqa: E402
+from progdistill.figures import (  # noqa: E402
+    HIERARCHICAL_FIGURES,
+    PARITY_FIGURES,
+    figure_kind,
+)
 from progdistill import resources as pdr  # noqa: E402
 
 try:
@@ -101,11 +105,17 @@ def students_mem_mb(wildcards, attempt):
 
 
 def figure_names():
-    return PARITY_FIGURES if config["figures"]["parity"] in EXPS else []
+    """Each family of figures is drawn when the experiment it names exists."""
+    names = []
+    if config["figures"]["parity"] in EXPS:
+        names += PARITY_FIGURES
+    if config["figures"]["hierarchical"] in EXPS:
+        names += HIERARCHICAL_FIGURES
+    return names
 
 
 def figure_experiment(wc):
-    return config["figures"]["parity"]
+    return config["figures"][figure_kind(wc.fig)]
 
 
 def all_targets():
