@@ -144,12 +144,13 @@ def _job_counts(text):
 def test_paper_configuration_dry_run(tmp_path):
     out = snakemake("-n", "--cores", "8", "--resources", "gpu=1", "--configfile", str(PAPER), cwd=tmp_path)
     counts = _job_counts(out.stdout + out.stderr)
-    assert counts["teacher"] == 3  # the LR grid, one seed
+    assert counts["teacher"] == 3 + 3  # the LR grid, one seed, for each experiment
     # Probe jobs (41 checkpoints of the selected teacher) appear once select_teacher, a checkpoint, has run.
     assert "probe" not in counts
-    assert counts["students"] == 10 * 2  # 10 strategies x 2 widths, each batching 3 LRs x 3 seeds
-    assert counts["figure"] == len(PARITY_FIGS)
-    assert counts["aggregate"] == 1 and counts["select_teacher"] == 1
+    # parity: 10 strategies x 2 widths; hierarchical: 6 listed + 15 pairs x 2 temperatures, x 2 widths
+    assert counts["students"] == 10 * 2 + (6 + 30) * 2
+    assert counts["figure"] == len(FIGS)
+    assert counts["aggregate"] == 1 and counts["select_teacher"] == 2
 
 
 def test_training_rules_declare_a_gpu(tmp_path):
@@ -159,8 +160,9 @@ def test_training_rules_declare_a_gpu(tmp_path):
     for rule in ("rule teacher:", "rule students:"):
         block = next(b for b in blocks if rule in b)
         assert "gpu=1" in block, block
-    probe = next(b for b in blocks if "rule probe:" in b)
-    assert "gpu=" not in probe
+    for rule in ("checkpoint select_teacher:", "rule figure:", "rule aggregate:"):
+        block = next(b for b in blocks if rule in b)
+        assert "gpu=" not in block, block
 
 
 def test_lint_is_clean():
