@@ -15,6 +15,7 @@ include: "workflow/rules/probe.smk"
 include: "workflow/rules/students.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

@@ -8,6 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "slurm"))
+from derive_config import gpu_smoke_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -16,6 +20,7 @@ STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 SM_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 SM_RULE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 SM_JOBID = re.compile(r"^\s+jobid: (\d+)$")
+TRAINING = {"teacher", "students"}
 SM_DONE = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
 
 
@@ -57,26 +62,28 @@ def overlaps(a, b) -> bool:
 @pytest.mark.slow
 def test_training_jobs_take_turns_on_the_gpu(tmp_path):
     # The smoke configuration with device auto: the training rules declare gpu=1 (and run on the CPU
-    # here, as there is no GPU).
+    # here, as there is no GPU); its sparse-parity experiment only, to keep it short.
     config = tmp_path / "smoke-gpu.yaml"
-    config.write_text(re.sub(r"(?m)^device: .*$", "device: auto", SMOKE.read_text()))
+    config.write_text(yaml.safe_dump(gpu_smoke_config(yaml.safe_load(SMOKE.read_text()))))
     cmd = [str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path / "wd")]
     cmd += ["--cores", "2", "--resources", "gpu=1", "--configfile", str(config)]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "gpu=1" in out.stdout + out.stderr  # the jobs did declare it
 
-    logs = tmp_path / "wd/results/logs/parity"
-    training = {p: log_span(p) for p in [*logs.glob("teacher/*.log"), *logs.glob("students/*/*.log")]}
-    assert len(training) == 1 + 10, sorted(training)  # 1 teacher, 5 strategies x 2 widths
+    logs = tmp_path / "wd/results/logs"
+    (sm_log,) = (tmp_path / "wd/.snakemake/log").glob("*.snakemake.log")
+    jobs = snakemake_spans(sm_log)
+    n_training = sum(name in TRAINING for name, _, _ in jobs.values())
+    training = {p: log_span(p) for p in [*logs.glob("*/teacher/*.log"), *logs.glob("*/students/*/*.log")]}
+    assert n_training >= 2 and len(training) == n_training, (sorted(training), jobs)
     assert all(span is not None for span in training.values()), training
     spans = sorted(training.items(), key=lambda kv: kv[1][0])
     for (pa, a), (pb, b) in zip(spans, spans[1:], strict=False):
         assert a[1] <= b[0], f"{pa.name} and {pb.name} ran at the same time: {a} / {b}"
 
-    # The second core was not left idle: some CPU-only job ran while a training job held the GPU.
-    (sm_log,) = (tmp_path / "wd/.snakemake/log").glob("*.snakemake.log")
-    jobs = snakemake_spans(sm_log)
-    cpu_spans = [(b, e) for name, b, e in jobs.values() if name in {"probe", "select_teacher", "figure"}]
-    assert len(cpu_spans) >= 7 + 1, jobs  # 7 probes, select_teacher, ...
+    # The second core was not left idle: some CPU-only job (probe, select_teacher, ...) ran while a
+    # training job held the GPU. Their own logs are empty, so their times come from Snakemake's log.
+    cpu_spans = [(b, e) for name, b, e in jobs.values() if name not in TRAINING | {"all"}]
+    assert cpu_spans, jobs
     assert any(overlaps(c, t) for c in cpu_spans for t in training.values()), (cpu_spans, spans)

@@ -57,6 +57,8 @@ def test_curves_schema(smoke_run):
         got = "object" if pd.api.types.is_string_dtype(df[col]) else str(df[col].dtype)
         assert got == kind, (col, got)
     assert set(df.role) == {"teacher", "student"}
+    assert set(df.experiment) == {"parity", "hierarchical"}
+    df = df[df.experiment == "parity"]
     students = df[df.role == "student"]
     assert set(students.strategy) == {"ce", "oneshot_final", "progressive", "2shot_2k", "2shot_2k_lowT"}
     assert set(students.width) == {8, 16} and set(students.seed) == {0, 1}
@@ -85,6 +87,8 @@ def test_probe_schema(smoke_run):
     ]:
         assert col in df.columns
     assert df.in_support.dtype == bool and df.checkpoint.dtype == "int64"
+    hier = df[df.experiment == "hierarchical"]
+    df = df[df.experiment == "parity"]
     assert set(df.checkpoint) == set(range(0, 6001, 1000))
     assert set(df.output) == {"p1", "margin"}
     one = df[(df.checkpoint == 6000) & (df.output == "p1")]
@@ -92,7 +96,6 @@ def test_probe_schema(smoke_run):
     full = one[(one.degree == 3) & one.in_support]
     assert len(full) == 1 and abs(full.correlation.iloc[0]) > 0.3
     assert df.monomial.str.match(r"^\d+(_\d+)*$").all()
-    hier = df[df.experiment == "hierarchical"]
     assert set(hier.output) == {"p0", "p1", "p2", "p3"}
     ins = hier[hier.in_support]
     assert set(zip(ins.node, ins.level, strict=True)) == {(0, 0), (1, 1), (2, 1)}
@@ -176,3 +179,26 @@ def test_lint_is_clean():
         assert out.returncode == 0, (cmd, out.stdout[-2000:], out.stderr[-2000:])
         if cmd[0] == "snakemake":
             assert "good condition" in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_summary_table(smoke_run):
+    s = pd.read_parquet(smoke_run / "results/summary.parquet")
+    for col in [
+        "experiment",
+        "width",
+        "strategy",
+        "lr",
+        "seeds",
+        "final_accuracy",
+        "steps_to_90",
+        "steps_to_95",
+        "steps_to_99",
+        "reached_95",
+        "speedup_vs_ce_95",
+    ]:
+        assert col in s.columns, col
+    assert set(s.experiment) == {"parity", "hierarchical"}
+    assert (s.seeds == 2).all() and s.reached_95.between(0, 2).all()
+    md = (smoke_run / "results/summary.md").read_text()
+    assert "## parity, student width 16" in md and "| progressive |" in md

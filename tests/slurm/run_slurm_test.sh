@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The workflow on a real SLURM scheduler: a single-node SLURM (slurmctld + slurmd, munge) on this machine
-# with one fake GPU, the smoke workflow submitted through the SLURM executor plugin with a profile derived
-# from profiles/slurm, then checks: the run finishes green; every training job (teacher, students) was
-# submitted with a GPU and got it; no probe/select_teacher/aggregate/figure job asked for one.
+# with one fake GPU, the smoke workflow (its sparse-parity experiment: every rule) submitted through the
+# SLURM executor plugin with a profile derived from profiles/slurm, then checks: the run finishes green;
+# every training job (teacher, students) was submitted with a GPU and got it; no other job asked for one.
 #
 # Needs root (installs packages, starts the daemons). Usage: bash tests/slurm/run_slurm_test.sh
 # (or `make test-slurm`). Prints "SLURM TEST: PASS" or "SLURM TEST: FAIL - <why>"; exits non-zero on
@@ -162,10 +162,10 @@ say "cluster up: $(sinfo -h -o '%P %D %T %G')"
 
 # ------------------------------------------------------------------- the workflow through the plugin
 CONFIG=$WORK/smoke-gpu.yaml
-# The smoke configuration with `device: auto`: training rules then declare gpu=1 (and fall back to the
-# CPU inside the job, as the fake GPU has no CUDA behind it).
-sed -E 's/^device: .*/device: auto/' "$ROOT/workflow/configs/smoke.yaml" >"$CONFIG"
-grep -q '^device: auto' "$CONFIG" || fail "could not derive the test configuration"
+# The smoke configuration with `device: auto` (training rules then declare gpu=1 and fall back to the CPU
+# inside the job, as the fake GPU has no CUDA behind it), its sparse-parity experiment only.
+"$PY" "$HERE/derive_config.py" "$ROOT/workflow/configs/smoke.yaml" "$CONFIG" \
+    || fail "could not derive the test configuration"
 "$PY" "$HERE/derive_profile.py" "$ROOT/profiles/slurm/config.yaml" "$WORK/profile/config.yaml" \
     --logdir "$WORK/slurm-logs" || fail "could not derive the test profile"
 

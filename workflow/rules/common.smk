@@ -122,4 +122,5 @@ def all_targets():
     figs = expand(
         f"{RES}/figures/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"]
     )
-    return [f"{RES}/curves.parquet", f"{RES}/probe.parquet", *figs]
+    tables = ["curves.parquet", "probe.parquet", "summary.parquet", "summary.md"]
+    return [f"{RES}/{t}" for t in tables] + figs
