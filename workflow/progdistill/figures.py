@@ -273,53 +273,29 @@ def _low_tau(cfg, exp):
     return min(taus) if taus else 1.0
 
 
-@register("fig2c")
-def fig2c(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[1]
-    return _pshot_fig(curves, cfg, exp, w, [False], [f"2-shot, width {w}, tau = 1"])
+# p-shot figures: (which student: 0 smaller / 1 larger width, panels by low temperature?, label)
+PSHOT_FIGURES = {
+    "fig2c": (1, [False], "2-shot"),
+    "fig2d": (1, [True], "2-shot"),
+    "fig6": (0, [False, True], "2-shot"),
+    "fig7b": (1, [False], "p-shot"),
+    "fig7c": (0, [False], "p-shot"),
+    "fig7d": (1, [True], "p-shot"),
+    "fig7e": (0, [True], "p-shot"),
+}
 
 
-@register("fig2d")
-def fig2d(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[1]
-    return _pshot_fig(curves, cfg, exp, w, [True], [f"2-shot, width {w}, tau = {_low_tau(cfg, exp):g}"])
+def _make_pshot_figure(which, lows, label):
+    def draw(curves, probe, cfg, exp, selected):
+        w = _widths(cfg, exp)[which]
+        titles = [f"{label}, width {w}, tau = {_low_tau(cfg, exp) if low else 1:g}" for low in lows]
+        return _pshot_fig(curves, cfg, exp, w, lows, titles)
+
+    return draw
 
 
-@register("fig6")
-def fig6(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[0]
-    return _pshot_fig(
-        curves,
-        cfg,
-        exp,
-        w,
-        [False, True],
-        [f"2-shot, width {w}, tau = 1", f"2-shot, width {w}, tau = {_low_tau(cfg, exp):g}"],
-    )
-
-
-@register("fig7b")
-def fig7b(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[1]
-    return _pshot_fig(curves, cfg, exp, w, [False], [f"p-shot, width {w}, tau = 1"])
-
-
-@register("fig7c")
-def fig7c(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[0]
-    return _pshot_fig(curves, cfg, exp, w, [False], [f"p-shot, width {w}, tau = 1"])
-
-
-@register("fig7d")
-def fig7d(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[1]
-    return _pshot_fig(curves, cfg, exp, w, [True], [f"p-shot, width {w}, tau = {_low_tau(cfg, exp):g}"])
-
-
-@register("fig7e")
-def fig7e(curves, probe, cfg, exp, selected):
-    w = _widths(cfg, exp)[0]
-    return _pshot_fig(curves, cfg, exp, w, [True], [f"p-shot, width {w}, tau = {_low_tau(cfg, exp):g}"])
+for _name, _spec in PSHOT_FIGURES.items():
+    register(_name)(_make_pshot_figure(*_spec))
 
 
 def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFrame:

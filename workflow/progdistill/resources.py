@@ -33,7 +33,7 @@ GPU (any other ``device``: training rules then declare ``gpu=1`` and run on it; 
 
 The estimate is ``STARTUP_S + SAFETY * compute`` seconds, in whole minutes, at least ``MIN_RUNTIME``
 minutes, times the attempt: a job that hit its time limit is retried (``--retries``) with twice, then
-three times the time. So the paper teacher asks for ~26 min and a paper students job for ~52 min on a
+three times the time. So the paper teacher asks for 26 min and a paper students job for 51 min on a
 GPU; the default configuration's jobs, and the smoke ones, ask for the minimum.
 
 Memory

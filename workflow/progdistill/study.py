@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 
-import numpy as np
 import pandas as pd
 
 from . import config as C
@@ -286,9 +285,3 @@ def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, p
 def _drop(path: str | None) -> None:
     if path and os.path.exists(path):
         os.remove(path)
-
-
-def steps_to(df: pd.DataFrame, threshold: float) -> float:
-    """First evaluation step at which accuracy >= threshold (NaN if never)."""
-    hit = df[df.accuracy >= threshold]
-    return float(hit.step.min()) if len(hit) else np.nan
