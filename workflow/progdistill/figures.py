@@ -105,7 +105,7 @@ def _widths(cfg, exp):
 
 
 def _main_kind(s):
-    return s["kind"] in ("ce", "oneshot", "progressive") and s["temperature"] == 1.0
+    return s["kind"] in ("ce", "oneshot", "progressive")
 
 
 def _pshot_tau(low: bool):
