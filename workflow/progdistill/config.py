@@ -329,10 +329,6 @@ def schedule(st: dict, exp: dict) -> tuple[tuple[int, int], ...]:
     raise ConfigError(f"unknown strategy kind {kind!r}")
 
 
-def needed_checkpoints(st: dict, exp: dict) -> list[int]:
-    return sorted({ck for _, ck in schedule(st, exp)})
-
-
 def seeds_for(exp_name: str) -> dict:
     """Named seed derivations, so every stream and init is reproducible from the experiment name."""
     return {

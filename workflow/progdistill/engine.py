@@ -51,10 +51,6 @@ class TorchBackend:
 _BACKENDS: dict[str, type] = {"torch": TorchBackend}
 
 
-def register_backend(name: str, cls: type) -> None:
-    _BACKENDS[name] = cls
-
-
 def available_backends(device: torch.device) -> list[str]:
     names = ["torch"]
     if device.type == "cpu":

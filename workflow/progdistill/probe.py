@@ -10,6 +10,7 @@ E_x[f(x) chi_T(x)] over a fixed probe sample, for each teacher output f.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,19 +48,13 @@ def monomial_set(task, degrees: list[int], off_per_degree: int, seed: int) -> li
     for deg in degrees:
         if deg > len(off):
             continue
-        total = _n_choose_k(len(off), deg)
+        total = math.comb(len(off), deg)
         want = min(off_per_degree, total)
         seen: set[tuple[int, ...]] = set()
         while len(seen) < want:
             seen.add(tuple(sorted(int(i) for i in rng.choice(off, size=deg, replace=False))))
         out += [Monomial(c, False, -1, -1) for c in sorted(seen)]
     return out
-
-
-def _n_choose_k(n: int, k: int) -> int:
-    from math import comb
-
-    return comb(n, k)
 
 
 def output_functions(logits: np.ndarray) -> dict[str, np.ndarray]:
