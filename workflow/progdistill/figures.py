@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .config import step_label  # noqa: E402
 from .io import atomic_path  # noqa: E402
 
 FIGURES: dict[str, callable] = {}
@@ -117,14 +118,10 @@ def _pshot_label(df, cfg, exp):
 
     def lab(name):
         s = strat[name]
-        cks = "+".join(_eng(c) for c in s["checkpoints"])
+        cks = "+".join(step_label(c) for c in s["checkpoints"])
         return f"{name} (from {cks})"
 
     return df.assign(strategy=df.strategy.map(lab))
-
-
-def _eng(v):
-    return matplotlib.ticker.EngFormatter(sep="")(v)
 
 
 def _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title):
@@ -203,7 +200,7 @@ def fig2a(curves, probe, cfg, exp, selected):
     ax.plot(t.step, t.accuracy, color="black", label=f"teacher ({selected['teacher']})")
     for c in candidate_checkpoints(cfg, exp):
         acc = np.interp(c, t.step, t.accuracy)
-        ax.plot([c], [acc], marker="v", markersize=10, linestyle="none", label=f"candidate {_eng(c)}")
+        ax.plot([c], [acc], marker="v", markersize=10, linestyle="none", label=f"candidate {step_label(c)}")
     ax.legend(fontsize="small")
     _steps_axis(ax, "Teacher accuracy and p-shot candidates")
     return fig

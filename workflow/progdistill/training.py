@@ -212,7 +212,7 @@ def train(
         K = end - t
         xs = [sample_inputs(s, t, K, task.n) for s in streams]
         X = torch.from_numpy(np.stack(xs))[stream_idx]  # (R, K, n) int8
-        Q = _targets(task, runs, streams, xs, t, teachers, C)
+        Q = _targets(task, runs, streams, stream_idx.tolist(), xs, t, teachers, C)
         backend.run_steps(params, X, Q, lr)
         t = end
         _check_divergence(result, runs, lr, t, label)
@@ -236,13 +236,12 @@ def _event_steps(runs, steps, eval_every, save_every, state_every, chunk) -> lis
     return sorted(ev)
 
 
-def _targets(task, runs, streams, xs, t, teachers, C) -> torch.Tensor:
+def _targets(task, runs, streams, stream_of_run, xs, t, teachers, C) -> torch.Tensor:
     K = xs[0].shape[0]
     Q = torch.empty(len(runs), K, C, dtype=torch.float32)
     onehot = {}
     soft = {}
-    for i, r in enumerate(runs):
-        s = streams.index(r.stream_seed)
+    for i, (r, s) in enumerate(zip(runs, stream_of_run, strict=True)):
         ck = r.checkpoint_at(t)
         need_labels = ck == LABELS or r.alpha > 0
         if need_labels and s not in onehot:
