@@ -87,10 +87,13 @@ def probe_checkpoint(
     x = sample_inputs(stream_seed, 0, samples, task.n)
     logits = numpy_forward(teacher, x)
     acc = float((logits.argmax(-1) == task.labels(x)).mean())
-    # +-1 monomial values are exact in float32; the correlations accumulate in float64.
-    chi = np.empty((samples, len(monomials)), dtype=np.float32)
+    # +-1 monomial values are exact in float32; the correlations accumulate in float64. Products are
+    # taken over contiguous rows (one per coordinate), then laid out (samples, monomials) as before.
+    xt = np.ascontiguousarray(x.T)
+    rows = np.empty((len(monomials), samples), dtype=np.int8)
     for j, m in enumerate(monomials):
-        chi[:, j] = np.prod(x[:, list(m.coords)], axis=1, dtype=np.int8)
+        np.prod(xt[list(m.coords)], axis=0, dtype=np.int8, out=rows[j])
+    chi = np.ascontiguousarray(rows.T, dtype=np.float32)
     rows = []
     for out_name, f in output_functions(logits).items():
         corr = (f.astype(np.float32)[None, :] @ chi).astype(np.float64)[0] / samples

@@ -9,17 +9,28 @@ the targets of a chunk once per (checkpoint, stream) and hands the chunk to the 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import glob
+import hashlib
 import logging
 import math
 import os
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: the logit store works without locks (duplicated work is harmless)
+    fcntl = None
+
 from .checkpoints import atomic_torch_save
+from .io import atomic_path
 from .model import MLPParams, forward, init_params, soft_targets
 from .streams import sample_inputs
 
@@ -92,14 +103,30 @@ class TeacherBank:
 
     Logits are computed in blocks of ``block`` samples aligned to the stream (block i covers samples
     i*block .. (i+1)*block - 1) and cached, so the numbers never depend on how training was chunked:
-    a GEMM's rounding can depend on its row count, and an aligned block always has the same rows."""
+    a GEMM's rounding can depend on its row count, and an aligned block always has the same rows.
 
-    def __init__(self, loader: Callable[[int], MLPParams], keep: int = 4, block: int = 1024):
+    With a ``store`` (LogitStore) the blocks also go to disk, shared by every job of an experiment:
+    ``plan(runs, steps)`` (train() calls it) lists the blocks each checkpoint supplies to each stream,
+    split into ranges of at most ``store.segment`` blocks on a fixed grid, so jobs with the same needs
+    (another width, another temperature, the same checkpoint over the same steps) name the same files.
+    Each range is computed block by block exactly as without a store, so the numbers do not change."""
+
+    def __init__(
+        self,
+        loader: Callable[[int], MLPParams],
+        keep: int = 4,
+        block: int = 1024,
+        store: LogitStore | None = None,
+    ):
         self.loader = loader
         self.keep = keep
         self.block = block
+        self.store = store
         self._cache: dict[int, MLPParams] = {}
         self._blocks: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._ranges: dict[tuple[int, int], tuple[list[int], list[int]]] = {}  # (ck, stream) -> starts, ends
+        self._order: list[tuple[int, int, int, int]] = []  # every planned range: (b0, ck, stream, b1)
+        self.stats = Counter()  # blocks computed (prefetched ones included), loaded; waits on other jobs
 
     def get(self, step: int) -> MLPParams:
         if step not in self._cache:
@@ -108,20 +135,225 @@ class TeacherBank:
             self._cache[step] = self.loader(step)
         return self._cache[step]
 
+    def plan(self, runs: list[RunSpec], steps: int) -> None:
+        """Record which blocks each (checkpoint, stream) will supply: the store's unit of work."""
+        if self.store is None:
+            return
+        B, S = self.block, self.store.segment
+        need: dict[tuple[int, int], set[int]] = {}
+        for r in runs:
+            ends = [s for s, _ in r.schedule[1:]] + [steps]
+            for (s, ck), e in zip(r.schedule, ends, strict=True):
+                s, e = max(s, 0), min(e, steps)
+                if e > s:
+                    need.setdefault((ck, r.stream_seed), set()).update(range(s // B, (e - 1) // B + 1))
+        self._ranges, self._order = {}, []
+        for (ck, stream), blocks in need.items():
+            starts, ends = [], []
+            for a, b in _runs_of(sorted(blocks)):
+                for k in range(a // S, (b - 1) // S + 1):  # clip to the grid: files are bounded, names shared
+                    starts.append(max(a, k * S))
+                    ends.append(min(b, (k + 1) * S))
+            self._ranges[(ck, stream)] = (starts, ends)
+            self._order += [(b0, ck, stream, b1) for b0, b1 in zip(starts, ends, strict=True)]
+        self._order.sort()
+
     def logits(self, step: int, stream_seed: int, start: int, count: int, n: int) -> torch.Tensor:
         """Teacher logits (count, C) for samples start .. start+count-1 of a stream."""
         B = self.block
         parts = []
         for b in range(start // B, (start + count - 1) // B + 1):
-            key = (step, stream_seed, b)
-            if key not in self._blocks:
-                if len(self._blocks) >= 256:  # tiny (block x C floats each); a chunk touches few
-                    self._blocks.pop(next(iter(self._blocks)))
-                x = sample_inputs(stream_seed, b * B, B, n)
-                self._blocks[key] = teacher_logits(self.get(step), x).cpu()
             lo, hi = max(start, b * B) - b * B, min(start + count, (b + 1) * B) - b * B
-            parts.append(self._blocks[key][lo:hi])
+            parts.append(self._block(step, stream_seed, b, n)[lo:hi])
         return torch.cat(parts)
+
+    def _block(self, step: int, stream: int, b: int, n: int) -> torch.Tensor:
+        key = (step, stream, b)
+        if key not in self._blocks:
+            rng = self._range_of(step, stream, b)
+            if rng is None:
+                self._put(key, self._compute(step, stream, b, b + 1, n)[0])
+            else:
+                for i, logits in enumerate(self._fetch(step, stream, *rng, n)):
+                    self._put((step, stream, rng[0] + i), logits)
+        return self._blocks[key]
+
+    def _put(self, key, logits: torch.Tensor) -> None:
+        if len(self._blocks) >= 512:  # small (block x C floats each); a chunk touches few
+            self._blocks.pop(next(iter(self._blocks)))
+        self._blocks[key] = logits
+
+    def _range_of(self, step: int, stream: int, b: int) -> tuple[int, int] | None:
+        if self.store is None or (step, stream) not in self._ranges:
+            return None
+        starts, ends = self._ranges[(step, stream)]
+        i = bisect.bisect_right(starts, b) - 1
+        return (starts[i], ends[i]) if i >= 0 and b < ends[i] else None
+
+    def _compute(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
+        """Logits of blocks b0 .. b1-1, (b1-b0, block, C): one forward pass per aligned block."""
+        B = self.block
+        x = sample_inputs(stream, b0 * B, (b1 - b0) * B, n)
+        teacher = self.get(step)
+        out = torch.stack([teacher_logits(teacher, x[i * B : (i + 1) * B]).cpu() for i in range(b1 - b0)])
+        self.stats["computed"] += b1 - b0
+        return out
+
+    def _fetch(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
+        """A planned range from the store, computed (and stored) when no job has stored it yet. When
+        another job holds its lock (is computing it), compute ranges this job needs later meanwhile."""
+        store = self.store
+        key = store.key(step, stream, b0, b1, self.block, n)
+        while True:
+            got = self._load(key)
+            if got is not None:
+                return got
+            with store.lock(key) as held:
+                if held:
+                    got = self._load(key)
+                    if got is None:
+                        got = self._compute(step, stream, b0, b1, n)
+                        store.write(key, got)
+                    return got
+            if not self._prefetch(b0, (step, stream, b0), n):
+                with store.lock(key, wait=True):
+                    self.stats["waited"] += 1
+
+    def _load(self, key) -> torch.Tensor | None:
+        got = self.store.read(key)
+        if got is not None:
+            self.stats["loaded"] += got.shape[0]
+        return got
+
+    def _prefetch(self, b0: int, current: tuple[int, int, int], n: int) -> bool:
+        """Compute and store one planned range from b0 on that nobody has stored or is computing."""
+        store = self.store
+        for c0, ck, stream, c1 in self._order[bisect.bisect_left(self._order, (b0,)) :]:
+            if (ck, stream, c0) == current:
+                continue
+            key = store.key(ck, stream, c0, c1, self.block, n)
+            if store.exists(key):
+                continue
+            with store.lock(key) as held:
+                if held and not store.exists(key):
+                    store.write(key, self._compute(ck, stream, c0, c1, n))
+                    self.stats["prefetched"] += c1 - c0
+                    return True
+        return False
+
+
+def _runs_of(sorted_blocks: list[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive integers as half-open (start, end) pairs."""
+    out: list[tuple[int, int]] = []
+    for b in sorted_blocks:
+        if out and out[-1][1] == b:
+            out[-1] = (out[-1][0], b + 1)
+        else:
+            out.append((b, b + 1))
+    return out
+
+
+class LogitStore:
+    """Teacher logits on disk, shared by every student job of an experiment (TeacherBank's second level).
+
+    A file holds blocks b0 .. b1-1 of one (checkpoint, stream): the float32 logits exactly as computed,
+    then a 16-byte BLAKE2b digest of the file's key and those bytes. The key holds a content hash of the
+    checkpoint file (a retrained teacher never reuses stale logits) and the device, torch version and CPU
+    capability that computed them (a GEMM's rounding can differ between them). Files are written
+    atomically, so jobs that compute the same range at once write identical bytes and the last rename
+    wins; a truncated or corrupt file fails its digest and is recomputed. One lock (flock) per file lets
+    one job compute it while the others compute other ranges they need; where locking is unsupported,
+    jobs may compute a range twice, which is harmless."""
+
+    def __init__(self, directory: str, checkpoint_path: Callable[[int], str], device="cpu", segment=16):
+        self.directory = directory
+        self.checkpoint_path = checkpoint_path  # teacher step -> checkpoint file
+        self.segment = segment  # blocks per file at most
+        dev = torch.device(device).type
+        self.env = (dev, torch.__version__, torch.backends.cpu.get_cpu_capability(), sys.byteorder)
+        self._tags: dict[tuple[int, int, int], str] = {}
+        self.corrupt = 0
+        self._remove_stale_temporaries()
+
+    def key(self, step: int, stream: int, b0: int, b1: int, block: int, n: int) -> StoreKey:
+        if (step, block, n) not in self._tags:
+            with open(self.checkpoint_path(step), "rb") as fh:
+                content = hashlib.sha256(fh.read()).hexdigest()
+            ident = repr((content, block, n, self.env)).encode()
+            self._tags[(step, block, n)] = hashlib.sha256(ident).hexdigest()
+        tag = self._tags[(step, block, n)]
+        path = os.path.join(self.directory, tag[:24], f"{stream}-{b0}-{b1}.bin")
+        return StoreKey(path, f"{tag}|{stream}|{b0}|{b1}".encode(), b1 - b0, block)
+
+    def read(self, key: StoreKey) -> torch.Tensor | None:
+        """The stored logits (blocks, block, C), or None when absent, truncated or corrupt."""
+        try:
+            with open(key.path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return None
+        body, tail = data[:-_DIGEST], data[-_DIGEST:]
+        row = key.blocks * key.block * 4
+        if len(data) <= _DIGEST or len(body) % row or _digest(key, body) != tail:
+            self.corrupt += 1
+            log.warning("teacher-logit cache file %s is truncated or corrupt; recomputing it", key.path)
+            return None
+        return torch.frombuffer(bytearray(body), dtype=torch.float32).reshape(key.blocks, key.block, -1)
+
+    def exists(self, key: StoreKey) -> bool:
+        return os.path.exists(key.path)
+
+    def write(self, key: StoreKey, logits: torch.Tensor) -> None:
+        body = logits.contiguous().numpy().tobytes()
+        with atomic_path(key.path) as tmp, open(tmp, "wb") as fh:
+            fh.write(body + _digest(key, body))
+
+    @contextlib.contextmanager
+    def lock(self, key: StoreKey, wait: bool = False):
+        """Yields True when this process holds the file's lock (or locking is unsupported), False when
+        another holds it and ``wait`` is off. The lock file goes once the data file is in place."""
+        lock_path = key.path + ".lock"
+        os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                held = True
+            except BlockingIOError:
+                held = False
+            except OSError:  # no flock on this filesystem: no coordination, duplicates are harmless
+                held = True
+            yield held
+            if held and os.path.exists(key.path):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(lock_path)  # waiters on it re-check the data file after they get it
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporaries of killed writers: a writer holds the file's lock while its temporary exists."""
+        for tmp in glob.glob(os.path.join(glob.escape(self.directory), "*", "*.tmp-*.bin")):
+            path = tmp.rsplit(".tmp-", 1)[0] + ".bin"
+            key = StoreKey(path, b"", 0, 0)
+            with self.lock(key) as held, contextlib.suppress(FileNotFoundError):
+                if held:
+                    os.remove(tmp)
+
+
+@dataclass(frozen=True)
+class StoreKey:
+    path: str
+    ident: bytes  # what the digest covers besides the logits
+    blocks: int
+    block: int
+
+
+_DIGEST = 16
+
+
+def _digest(key: StoreKey, body: bytes) -> bytes:
+    return hashlib.blake2b(key.ident + body, digest_size=_DIGEST).digest()
 
 
 class Progress:
@@ -197,6 +429,8 @@ def train(
                 lr[i] = 0.0  # diverged runs stay frozen after a resume
 
     events = _event_steps(runs, steps, eval_every, save_every, state_every, chunk)
+    if teachers is not None:
+        teachers.plan(runs, steps)
     streams = sorted({r.stream_seed for r in runs})
     stream_idx = torch.tensor([streams.index(r.stream_seed) for r in runs])
     progress = Progress(label, steps, start)
@@ -223,6 +457,8 @@ def train(
         if state_path and state_every and (t % state_every == 0) and t < steps:
             _save_state(state_path, fingerprint, result, t)
         progress.update(t, force=(t == steps))
+    if teachers is not None and teachers.stats:
+        log.info("%s: teacher-logit blocks %s", label, dict(sorted(teachers.stats.items())))
     return result
 
 
