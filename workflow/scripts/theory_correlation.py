@@ -1,0 +1,5 @@
+from progdistill import logs, theory
+
+logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+sm = snakemake  # noqa: F821
+theory.run_correlation_cell(sm.config["theory"], int(sm.wildcards.d), int(sm.wildcards.n), sm.output[0])
