@@ -9,13 +9,19 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
+# `snakemake --report report.html`: figures, summary and selection, grouped by experiment (offline).
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/teacher.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/selection.smk"
 include: "workflow/rules/students.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:

@@ -144,3 +144,15 @@ def test_workflow_reports_bad_config_without_traceback(tmp_path):
     assert out.returncode != 0
     assert "students.widths[0] = 0 is invalid" in out.stderr + out.stdout
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_config_record_validates_back_to_the_same_configuration(tmp_path):
+    import yaml
+
+    cfg = C.validate_config(yaml.safe_load(open(ROOT / "config.yaml")))
+    C.write_record(cfg, tmp_path / "c.yaml", tmp_path / "c.html")
+    again = C.validate_config(yaml.safe_load((tmp_path / "c.yaml").read_text()))
+    for exp in cfg["experiments"].values():
+        exp.pop("pshot_grid", None)
+    assert again == cfg
+    assert "<pre>" in (tmp_path / "c.html").read_text()

@@ -60,8 +60,17 @@ def test_curves_schema(smoke_run):
     assert set(df.experiment) == {"parity", "hierarchical"}
     df = df[df.experiment == "parity"]
     students = df[df.role == "student"]
-    assert set(students.strategy) == {"ce", "oneshot_final", "progressive", "2shot_2k", "2shot_2k_lowT"}
-    assert set(students.width) == {8, 16} and set(students.seed) == {0, 1}
+    assert set(students.strategy) == {
+        "ce",
+        "oneshot_final",
+        "progressive",
+        "2shot_2k",
+        "2shot_2k_lowT",
+        "2shot_transition",
+    }
+    # CE also runs at the scaling sweep's widths.
+    assert set(students.width) == {4, 8, 16, 32} and set(students.seed) == {0, 1}
+    assert set(students[students.strategy != "ce"].width) == {8, 16}
     assert (students[students.strategy == "ce"].teacher_checkpoint == -1).all()
     assert (students[students.strategy == "oneshot_final"].teacher_checkpoint == 6000).all()
     two = students[students.strategy == "2shot_2k"]
@@ -202,3 +211,90 @@ def test_summary_table(smoke_run):
     assert (s.seeds == 2).all() and s.reached_95.between(0, 2).all()
     md = (smoke_run / "results/summary.md").read_text()
     assert "## parity, student width 16" in md and "| progressive |" in md
+
+
+@pytest.mark.slow
+def test_automatic_checkpoint_selection(smoke_run):
+    import json
+
+    for exp, names in [("parity", {"before", "transition", "after"}), ("hierarchical", {"level0", "level1"})]:
+        sel = json.loads((smoke_run / f"results/{exp}/teacher/transition.json").read_text())
+        assert sel["window"]["learned"]
+        assert names <= set(sel["checkpoints"]) and set(sel["checkpoints"]) <= set(sel["reasons"])
+        ckpt_dir = smoke_run / f"results/{exp}/teacher/{sel['teacher']}/checkpoints"
+        for step in sel["checkpoints"].values():
+            assert (ckpt_dir / f"step{step}.safetensors").exists(), step
+    df = pd.read_parquet(smoke_run / "results/curves.parquet")
+    sel = json.loads((smoke_run / "results/parity/teacher/transition.json").read_text())
+    two = df[(df.experiment == "parity") & (df.strategy == "2shot_transition")]
+    assert set(two[(two.step > 0) & (two.step <= 1000)].teacher_checkpoint) == {
+        sel["checkpoints"]["transition"]
+    }
+    assert set(two[two.step > 1000].teacher_checkpoint) == {6000}
+    sel = json.loads((smoke_run / "results/hierarchical/teacher/transition.json").read_text())
+    three = df[(df.experiment == "hierarchical") & (df.strategy == "3shot_levels")]
+    assert set(three[(three.step > 0) & (three.step <= 1000)].teacher_checkpoint) == {
+        sel["checkpoints"]["level0"]
+    }
+    assert set(three[(three.step > 1000) & (three.step <= 2000)].teacher_checkpoint) == {
+        sel["checkpoints"]["level1"]
+    }
+
+
+@pytest.mark.slow
+def test_scaling_figure(smoke_run):
+    import matplotlib.image as mpimg
+
+    img = mpimg.imread(smoke_run / "results/figures/scaling_parity.png")
+    assert img.ndim == 3 and img.shape[1] > 300
+    assert not (smoke_run / "results/figures/scaling_hierarchical.png").exists()  # no sweep configured
+
+
+@pytest.mark.slow
+def test_report_is_self_contained_and_renders_offline(smoke_run):
+    import re
+
+    args = ["--report", "report.html", "--configfile", str(SMOKE)]
+    # No network namespace where the machine allows one: the report must not need the network.
+    offline = shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"]).returncode == 0
+    if offline:
+        cmd = [
+            "unshare",
+            "-rn",
+            str(BIN / "snakemake"),
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(smoke_run),
+            *args,
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+    else:
+        snakemake(*args, cwd=smoke_run)
+    html = (smoke_run / "report.html").read_text()
+    assert not re.search(r"<(script|img|link|iframe)[^>]+(src|href)=[\"']?https?://", html)
+    for fig in [*FIGS, "scaling_parity"]:
+        assert f"{fig}.png" in html, fig
+    assert "summary.html" in html and "transition.json" in html
+    assert "config.html" in html  # the configuration
+
+
+@pytest.mark.slow
+def test_theory_outputs(smoke_run):
+    """The appendix-B check (smoke.yaml's theory section): one table, its markdown and two figures."""
+    import matplotlib.image as mpimg
+
+    df = pd.read_parquet(smoke_run / "results/theory/theory.parquet")
+    assert {"correlation", "teacher", "student", "student_run", "fit"} <= set(df.part)
+    corr = df[df.part == "correlation"]
+    assert set(zip(corr.d, corr.n, strict=True)) == {(2, 8), (2, 12)} and set(corr.seed) == {0, 1}
+    assert corr[corr.quantity == "corr_in_aligned"].paper.eq(1 / 16).all()
+    st = df[df.part == "student"]
+    assert set(st.strategy) == {"progressive", "oneshot"} and set(st.n) == {8, 12}
+    assert set(st.quantity) == {"samples", "stage2_steps", "support_batch"}
+    assert (smoke_run / "results/theory/theory.md").read_text().startswith("# Theory check (appendix B)")
+    for name in ("theory_corr", "theory_samples"):
+        img = mpimg.imread(smoke_run / "results/figures" / f"{name}.png")
+        assert img.ndim == 3 and img.shape[1] > 300
+        assert (smoke_run / "results/figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"

@@ -9,6 +9,7 @@ from copy import deepcopy
 import yaml
 
 from .streams import derive_seed
+from .transition import is_symbolic, resolve
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "schemas", "config.schema.yaml")
 STRATEGY_KINDS = ("ce", "oneshot", "progressive", "pshot")
@@ -61,7 +62,7 @@ def validate_config(cfg: dict) -> dict:
     if grid_problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(grid_problems))
     _fill_defaults(cfg, schema)  # the generated strategies get their defaults too
-    problems = semantic_problems(cfg)
+    problems = semantic_problems(cfg) + theory_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
     return cfg
@@ -137,6 +138,38 @@ def expand_pshot_grids(cfg: dict) -> list[str]:
     return out
 
 
+def theory_problems(cfg: dict) -> list[str]:
+    """Semantic checks of the optional ``theory`` section (and that a configuration runs something)."""
+    if "theory" not in cfg:
+        return [] if cfg["experiments"] else ["experiments: none configured and no theory section; add one"]
+    th, out = cfg["theory"], []
+    if len(set(th["seeds"])) != len(th["seeds"]):
+        out.append(f"theory.seeds = {th['seeds']} has duplicates")
+    corr, st = th["correlation"], th["students"]
+    for key, m in (("correlation.width", corr["width"]), ("students.teacher_width", st["teacher_width"]),
+                   ("students.width", st["width"])):  # fmt: skip
+        if m % 2:
+            out.append(f"theory.{key} = {m} is odd; valid: an even width (symmetric initialisation pairs)")
+    cells = [(i, c["d"], n) for i, c in enumerate(corr["grid"]) for n in c["n"]]
+    cells += [(None, st["d"], n) for n in st["n"]]
+    for i, d, n in cells:
+        key = f"theory.correlation.grid[{i}]" if i is not None else "theory.students"
+        if d % 2:
+            out.append(f"{key}.d = {d} is odd; valid: an even support size (appendix B assumes d even)")
+        if n < d + 2:
+            out.append(f"{key}: n = {n} with d = {d}; valid: n >= d + 2 (off-support coordinates measured)")
+    for key, vals in (("correlation.grid", [c["d"] for c in corr["grid"]]), ("students.n", st["n"])):
+        if len(set(vals)) != len(vals):
+            out.append(f"theory.{key} = {vals} has duplicates")
+    for i, c in enumerate(corr["grid"]):
+        if len(set(c["n"])) != len(c["n"]):
+            out.append(f"theory.correlation.grid[{i}].n = {c['n']} has duplicates")
+    grid = st["batch_grid"]
+    if grid["min"] > grid["max"]:
+        out.append(f"theory.students.batch_grid: min = {grid['min']} > max = {grid['max']}; need min <= max")
+    return out
+
+
 def semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express. Each message: key, value, what is valid."""
     out: list[str] = []
@@ -170,6 +203,17 @@ def semantic_problems(cfg: dict) -> list[str]:
                     f"{k}.probe.degrees = {exp['probe']['degrees']}: degrees {bad} exceed the support "
                     f"size d = {d}; valid: 1 .. {d}"
                 )
+        sel = exp["selection"]
+        if not sel["start"] < sel["middle"] < sel["end"]:
+            out.append(
+                f"{k}.selection: start {sel['start']} < middle {sel['middle']} < end {sel['end']} must hold"
+            )
+        if "scaling" in exp:
+            ws = exp["scaling"]["widths"]
+            if len(set(ws)) != len(ws):
+                out.append(f"{k}.scaling.widths = {ws} has duplicates")
+            if not any(st["kind"] == "ce" for st in exp["strategies"]):
+                out.append(f"{k}.scaling: the width sweep trains the 'ce' strategy; add one (kind: ce)")
         names = [st["name"] for st in exp["strategies"]]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -232,9 +276,20 @@ def _strategy_problems(k: str, st: dict, exp: dict, saved: set[int]) -> list[str
     extra = sorted({"checkpoint", "interval", "checkpoints", "steps"} & set(st) - allowed)
     out = [f"{k}: key {key!r} does not apply to kind {kind!r}" for key in extra]
     every = exp["teacher"]["checkpoint_every"]
+    named = [st.get("checkpoint")] if kind == "oneshot" else list(st.get("checkpoints") or [])
+    for ck in filter(is_symbolic, named):
+        if ck.startswith("level"):
+            task = exp["task"]
+            depth = task.get("depth") or (len(task.get("blocks", [])) + 1).bit_length() - 1
+            if task["kind"] != "hierarchical":
+                out.append(f"{k}: {ck!r} names a tree level, which only hierarchical tasks have")
+            elif int(ck[5:]) >= depth:
+                out.append(
+                    f"{k}: {ck!r} names a tree level; valid: level0 .. level{depth - 1} (depth {depth})"
+                )
     if kind == "oneshot":
         ck = st.get("checkpoint", "final")
-        if ck != "final" and ck not in saved:
+        if ck != "final" and not is_symbolic(ck) and ck not in saved:
             out.append(
                 f"{k}.checkpoint = {ck}: the teacher never saves that step; valid: 'final' or a multiple "
                 f"of {every} up to {exp['teacher']['steps']}"
@@ -251,7 +306,7 @@ def _strategy_problems(k: str, st: dict, exp: dict, saved: set[int]) -> list[str
         if not cks:
             out.append(f"{k}: pshot needs 'checkpoints' (intermediate teacher steps)")
         else:
-            bad = [c for c in cks if c not in saved]
+            bad = [c for c in cks if not is_symbolic(c) and c not in saved]
             if bad:
                 out.append(
                     f"{k}.checkpoints = {cks}: the teacher never saves steps {bad}; valid: multiples of "
@@ -306,22 +361,37 @@ def strategy(exp: dict, name: str) -> dict:
     raise ConfigError(f"unknown strategy {name!r}; configured: {[s['name'] for s in exp['strategies']]}")
 
 
-def schedule(st: dict, exp: dict) -> tuple[tuple[int, int], ...]:
-    """(start_step, teacher_checkpoint) segments of a strategy over the students' steps."""
+def uses_selection(st: dict) -> bool:
+    """Whether a strategy names a checkpoint the automatic selection chooses (e.g. 'transition')."""
+    return any(is_symbolic(c) for c in [st.get("checkpoint"), *(st.get("checkpoints") or [])])
+
+
+def resolved_checkpoints(st: dict, selection: dict | None = None) -> list[int]:
+    """The teacher steps a oneshot / pshot strategy uses, symbolic names replaced by the selection's."""
+    where = f"strategy {st['name']!r}"
+    if st["kind"] == "oneshot":
+        ck = st.get("checkpoint", "final")
+        return [] if ck == "final" else resolve([ck], selection, where)
+    return resolve(st.get("checkpoints") or [], selection, where)
+
+
+def schedule(st: dict, exp: dict, selection: dict | None = None) -> tuple[tuple[int, int], ...]:
+    """(start_step, teacher_checkpoint) segments of a strategy over the students' steps. ``selection`` is
+    the select_checkpoints output, needed when the strategy names symbolic checkpoints."""
     final = exp["teacher"]["steps"]
     steps = exp["students"]["steps"]
     kind = st["kind"]
     if kind == "ce":
         return ()
     if kind == "oneshot":
-        ck = st.get("checkpoint", "final")
-        return ((0, final if ck == "final" else int(ck)),)
+        cks = resolved_checkpoints(st, selection)
+        return ((0, cks[0] if cks else final),)
     if kind == "progressive":
         iv = st["interval"]
         return tuple((s, min(s, final)) for s in range(0, steps, iv))
     if kind == "pshot":
         segs, start = [], 0
-        for ck, n_steps in zip(st["checkpoints"], _pshot_steps(st), strict=True):
+        for ck, n_steps in zip(resolved_checkpoints(st, selection), _pshot_steps(st), strict=True):
             segs.append((start, int(ck)))
             start += n_steps
         segs.append((start, final))
@@ -346,3 +416,35 @@ def student_seeds(exp_name: str, width: int, seed: int) -> tuple[int, int]:
     """Init depends on (width, seed) and the stream on seed only: every strategy of a seed starts from the
     same student and sees the same samples, so strategies are compared on paired runs."""
     return derive_seed(exp_name, "student-init", width, seed), derive_seed(exp_name, "student-stream", seed)
+
+
+def write_record(cfg: dict, yaml_out: str, html_out: str | None = None) -> None:
+    """The validated configuration as it ran (defaults filled in, p-shot grids expanded into strategies):
+    YAML that validates to the same configuration (reusable with --configfile), and an HTML page for the
+    Snakemake report."""
+    from html import escape
+
+    from .io import atomic_path
+
+    cfg = deepcopy(cfg)
+    for exp in cfg.get("experiments", {}).values():
+        exp.pop("pshot_grid", None)  # already expanded into strategies: keeps the record re-runnable
+    text = yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, width=110)
+    with atomic_path(yaml_out) as tmp, open(tmp, "w") as fh:
+        fh.write(text)
+    if html_out:
+        page = (
+            "<!doctype html><html><head><meta charset='utf-8'></head><body>"
+            "<h1>Configuration</h1><p>As validated, with every default filled in.</p>"
+            f"<pre>{escape(text)}</pre></body></html>"
+        )
+        with atomic_path(html_out) as tmp, open(tmp, "w") as fh:
+            fh.write(page)
+
+
+def digest(cfg: dict) -> str:
+    """A short stable hash of a configuration."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:16]

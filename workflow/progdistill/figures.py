@@ -3,6 +3,8 @@ each strategy at its best learning rate. Every figure is a function registered i
 
 from __future__ import annotations
 
+import logging
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -14,7 +16,9 @@ import seaborn as sns  # noqa: E402
 
 from .config import step_label  # noqa: E402
 from .io import atomic_path  # noqa: E402
+from .transition import feature_curves  # noqa: E402
 
+log = logging.getLogger(__name__)
 FIGURES: dict[str, callable] = {}
 PARITY_FIGURES = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
 HIERARCHICAL_FIGURES = ["fig3b", "fig5", "fig7a", "fig7b", "fig7c", "fig7d", "fig7e", "fig8"]
@@ -28,7 +32,7 @@ def figure_kind(name: str) -> str:
 CAPTIONS = {
     "fig1a": "CE training: wider models learn sparse parity faster (teacher included).",
     "fig1b": "Strategies for the larger student: progressive distillation vs CE and one-shot.",
-    "fig2a": "Teacher accuracy; triangles mark the candidate 2-shot checkpoints.",
+    "fig2a": "Teacher accuracy; triangles: 2-shot candidates; band, dashed lines: automatic selection.",
     "fig2b": "Teacher output correlation with in-support vs off-support monomials through training.",
     "fig2c": "2-shot distillation (larger student) from each candidate checkpoint, tau = 1.",
     "fig2d": "2-shot distillation (larger student) from each candidate checkpoint, low temperature.",
@@ -37,7 +41,7 @@ CAPTIONS = {
     "fig3a": "Sparse parity, CE: smaller models need more steps.",
     "fig3b": "Hierarchical data, CE: smaller models need more steps (teacher included).",
     "fig5": "Hierarchical data: strategies for the larger student.",
-    "fig7a": "Hierarchical teacher accuracy; triangles mark the candidate p-shot checkpoints.",
+    "fig7a": "Hierarchical teacher; triangles: p-shot candidates; band, dashed lines: automatic selection.",
     "fig7b": "3-shot (and 2-shot) distillation, larger student, tau = 1.",
     "fig7c": "3-shot (and 2-shot) distillation, smaller student, tau = 1.",
     "fig7d": "3-shot (and 2-shot) distillation, larger student, low temperature.",
@@ -113,12 +117,19 @@ def _pshot_tau(low: bool):
     return lambda s: s["kind"] == "pshot" and ((s["temperature"] < 1.0) if low else s["temperature"] == 1.0)
 
 
-def _pshot_label(df, cfg, exp):
+def _ck_label(c, selection) -> str:
+    """A checkpoint for a legend; a named one shows the step the automatic selection chose."""
+    if not isinstance(c, str):
+        return step_label(c)
+    chosen = (selection or {}).get("checkpoints", {}).get(c)
+    return f"{c}={step_label(chosen)}" if chosen is not None else c
+
+
+def _pshot_label(df, cfg, exp, selection=None):
     strat = {s["name"]: s for s in cfg["experiments"][exp]["strategies"]}
 
     def lab(name):
-        s = strat[name]
-        cks = "+".join(step_label(c) for c in s["checkpoints"])
+        cks = "+".join(_ck_label(c, selection) for c in strat[name]["checkpoints"])
         return f"{name} (from {cks})"
 
     return df.assign(strategy=df.strategy.map(lab))
@@ -188,21 +199,49 @@ def candidate_checkpoints(cfg, exp) -> list[int]:
     if grid:
         return sorted(grid["candidates"])
     return sorted(
-        {c for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "pshot" for c in s["checkpoints"]}
+        {
+            c
+            for s in cfg["experiments"][exp]["strategies"]
+            if s["kind"] == "pshot"
+            for c in s["checkpoints"]
+            if not isinstance(c, str)
+        }
     )
 
 
 @register("fig2a")
 @register("fig7a")
 def fig2a(curves, probe, cfg, exp, selected):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
     t = _teacher(curves, exp, selected)
     ax.plot(t.step, t.accuracy, color="black", label=f"teacher ({selected['teacher']})")
     for c in candidate_checkpoints(cfg, exp):
         acc = np.interp(c, t.step, t.accuracy)
-        ax.plot([c], [acc], marker="v", markersize=10, linestyle="none", label=f"candidate {step_label(c)}")
-    ax.legend(fontsize="small")
-    _steps_axis(ax, "Teacher accuracy and p-shot candidates")
+        ax.plot([c], [acc], marker="v", markersize=9, linestyle="none", label=f"candidate {step_label(c)}")
+    sel = selected.get("selection")
+    if sel:
+        win = sel["window"]
+        if win["learned"]:
+            ax.axvspan(win["start"], win["end"], color="tab:orange", alpha=0.12, label="detected transition")
+        by_step: dict[int, list[str]] = {}
+        for name, c in sel["checkpoints"].items():
+            by_step.setdefault(c, []).append(name)
+        for c, names in sorted(by_step.items()):
+            ax.axvline(c, color="tab:orange", linestyle="--", linewidth=0.8)
+            ax.annotate(
+                f"{', '.join(sorted(names))} = {step_label(c)}",
+                (c, 0.98),
+                xycoords=("data", "axes fraction"),
+                fontsize="x-small",
+                color="tab:orange",
+                rotation=90,
+                ha="right",
+                va="top",
+            )
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    _steps_axis(ax, "Teacher accuracy, p-shot candidates, automatic selection")
+    # Many classes: chance is far below the other figures' 0.4 floor.
+    ax.set_ylim(min(0.4, float(t.accuracy.min()) - 0.05), 1.02)
     return fig
 
 
@@ -256,10 +295,10 @@ def fig2b(curves, probe, cfg, exp, selected):
     return fig
 
 
-def _pshot_fig(curves, cfg, exp, width, lows, titles):
+def _pshot_fig(curves, cfg, exp, width, lows, titles, selection=None):
     fig, axes = plt.subplots(1, len(lows), figsize=(5.5 * len(lows), 4), squeeze=False)
     for ax, low, title in zip(axes[0], lows, titles, strict=True):
-        df = _pshot_label(_students(curves, exp, width, _pshot_tau(low), cfg), cfg, exp)
+        df = _pshot_label(_students(curves, exp, width, _pshot_tau(low), cfg), cfg, exp, selection)
         _lines(ax, df, "strategy", sorted(df.strategy.unique()), title=title)
     fig.tight_layout()
     return fig
@@ -286,7 +325,7 @@ def _make_pshot_figure(which, lows, label):
     def draw(curves, probe, cfg, exp, selected):
         w = _widths(cfg, exp)[which]
         titles = [f"{label}, width {w}, tau = {_low_tau(cfg, exp) if low else 1:g}" for low in lows]
-        return _pshot_fig(curves, cfg, exp, w, lows, titles)
+        return _pshot_fig(curves, cfg, exp, w, lows, titles, selected.get("selection"))
 
     return draw
 
@@ -296,16 +335,8 @@ for _name, _spec in PSHOT_FIGURES.items():
 
 
 def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFrame:
-    """Per checkpoint and internal node: the largest |correlation| over the teacher's class probabilities
-    with the node's full-block monomial (its parity feature), and the node's tree level."""
-    p = probe[(probe.experiment == exp) & (probe.teacher == teacher) & probe.in_support]
-    full = p[p.degree == p.groupby("node").degree.transform("max")]
-    return (
-        full.assign(abs_corr=full.correlation.abs())
-        .groupby(["checkpoint", "node", "level"])
-        .abs_corr.max()
-        .reset_index()
-    )
+    """Per checkpoint and internal node: the node's parity-feature |correlation| (transition.py)."""
+    return feature_curves(probe[(probe.experiment == exp) & (probe.teacher == teacher)])
 
 
 @register("fig8")
@@ -343,13 +374,134 @@ def fig8(curves, probe, cfg, exp, selected):
     return fig
 
 
+def steps_to_accuracy(curves: pd.DataFrame, target: float) -> pd.DataFrame:
+    """Per (strategy, width, seed): the first evaluated step at or above ``target`` (NaN: never) and the
+    run's budget (its last step)."""
+    rows = []
+    for (strategy, width, seed), g in curves.groupby(["strategy", "width", "seed"]):
+        hit = g.step[g.accuracy >= target]
+        rows.append(
+            dict(
+                strategy=strategy,
+                width=int(width),
+                seed=int(seed),
+                steps=float(hit.min()) if len(hit) else np.nan,
+                budget=int(g.step.max()),
+            )
+        )
+    return pd.DataFrame(rows, columns=["strategy", "width", "seed", "steps", "budget"])
+
+
+def scaling_fit(points: pd.DataFrame) -> tuple[float, float] | None:
+    """Least-squares slope and intercept of log10(steps) on log10(width), over the widths where every seed
+    reached the target (censored widths would bias the slope); None with fewer than two such widths."""
+    full = points.groupby("width").steps.apply(lambda s: s.notna().all())
+    ok = points[points.width.isin(full[full].index)]
+    if ok.width.nunique() < 2:
+        return None
+    slope, icpt = np.polyfit(np.log10(ok.width), np.log10(ok.steps), 1)
+    return float(slope), float(icpt)
+
+
+def scaling_figure(curves_path: str, cfg: dict, exp: str, pdf: str, png: str) -> dict:
+    """Section 4.1's width-steps trade-off: CE's steps to the target accuracy against width (log-log,
+    fitted slope; the SQ bound steps x width ~ n^d predicts -1), with the progressive students and the
+    teacher on the same axes. Returns the fit (also written into the figure)."""
+    sns.set_theme(style="whitegrid", context="paper")
+    e = cfg["experiments"][exp]
+    target = e["scaling"]["accuracy"]
+    curves = best_lr(pd.read_parquet(curves_path))
+    curves = curves[curves.experiment == exp]
+    ce_names = [s["name"] for s in e["strategies"] if s["kind"] == "ce"]
+    # Progressive students, and p-shot ones (e.g. from the automatically selected transition).
+    prog = [s["name"] for s in e["strategies"] if s["kind"] in ("progressive", "pshot")]
+    pts = steps_to_accuracy(curves[curves.role == "student"], target)
+    ce = pts[pts.strategy.isin(ce_names)]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fit = scaling_fit(ce)
+    _scaling_points(ax, ce, "CE", "tab:blue", "o")
+    markers = ["s", "D", "^", "v", "P", "X"]
+    for i, name in enumerate(prog):
+        color = sns.color_palette("tab10")[(i + 1) % 10]
+        _scaling_points(ax, pts[pts.strategy == name], name, color, markers[i % len(markers)])
+    t = steps_to_accuracy(curves[curves.role == "teacher"].assign(strategy="teacher"), target)
+    _scaling_points(ax, t, "teacher (CE, its own LR)", "black", "*")
+    info = {"experiment": exp, "target": target, "slope": None, "intercept": None}
+    if fit:
+        slope, icpt = fit
+        info.update(slope=slope, intercept=icpt)
+        w = np.geomspace(ce.width.min(), ce.width.max(), 50)
+        ax.plot(w, 10**icpt * w**slope, color="tab:blue", linewidth=1, label=f"CE fit: slope {slope:.2f}")
+        gm = np.exp(np.log(ce.dropna().width).mean()), np.exp(np.log(ce.dropna().steps).mean())
+        ax.plot(
+            w,
+            gm[1] * (w / gm[0]) ** -1.0,
+            color="grey",
+            linestyle=":",
+            label="slope -1 (steps x width ~ n^d)",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("width")
+    ax.set_ylabel(f"steps to {target:.0%} held-out accuracy")
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_title(f"{exp}: open markers: not every seed reached {target:.0%} (at the budget if none did)")
+    fig.suptitle(f"scaling_{exp}: CE width sweep and distilled students", fontsize="small", y=1.0)
+    for path in (pdf, png):
+        with atomic_path(path) as tmp:
+            fig.savefig(
+                tmp,
+                bbox_inches="tight",
+                dpi=110,
+                metadata={"CreationDate": None} if path.endswith(".pdf") else {"Software": None},
+            )
+    plt.close(fig)
+    log.info("%s: CE steps to %.2f vs width: %s", exp, target, info)
+    return info
+
+
+def _scaling_points(ax, pts: pd.DataFrame, label: str, color, marker) -> None:
+    """Mean +- standard error over the seeds that reached the target, per width; a width where some seed
+    did not is drawn open (a lower bound), at the budget when none did."""
+    first = True
+    for width, g in pts.groupby("width"):
+        ok = g.steps.dropna()
+        complete = len(ok) == len(g)
+        y = ok.mean() if len(ok) else g.budget.max()
+        se = ok.std(ddof=1) / np.sqrt(len(ok)) if len(ok) > 1 else 0.0
+        ax.errorbar(
+            [width],
+            [y],
+            yerr=[[se], [se]],
+            marker=marker,
+            markersize=8 if marker == "*" else 6,
+            color=color,
+            markerfacecolor=color if complete else "white",
+            linestyle="none",
+            capsize=3,
+            label=f"{label}" if first else None,
+        )
+        if not len(ok):
+            ax.annotate("", (width, y * 1.5), (width, y), arrowprops=dict(arrowstyle="->", color=color))
+        first = False
+
+
 def make_figure(
-    name: str, curves_path: str, probe_path: str, cfg: dict, selected: dict, pdf: str, png: str
+    name: str,
+    curves_path: str,
+    probe_path: str,
+    cfg: dict,
+    selected: dict,
+    pdf: str,
+    png: str,
+    selection: dict | None = None,
 ) -> None:
+    """Draw one registered figure; ``selection`` (select_checkpoints output) is drawn on fig2a / fig7a."""
     sns.set_theme(style="whitegrid", context="paper")
     curves = best_lr(pd.read_parquet(curves_path))
     probe = pd.read_parquet(probe_path)
     exp = selected["experiment"]
+    selected = {**selected, "selection": selection}
     fig = FIGURES[name](curves, probe, cfg, exp, selected)
     fig.suptitle(f"{name}: {CAPTIONS.get(name, '')}", fontsize="small", y=1.0)
     for path in (pdf, png):

@@ -133,6 +133,37 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
     return choice
 
 
+def select_checkpoints(
+    cfg: dict, exp_name: str, selected_path: str, curve_path: str, probe_paths: list[str], out_path: str
+) -> dict:
+    """The selected teacher's phase-transition window and the checkpoints strategies may name
+    (before / transition / after, and level0.. for hierarchical data), with the reason for each."""
+    from .transition import select_checkpoints as select
+
+    exp = cfg["experiments"][exp_name]
+    task = make_task(exp["task"])
+    with open(selected_path) as fh:
+        tid = json.load(fh)["teacher"]
+    curve = pd.read_parquet(curve_path)
+    probe = pd.concat([pd.read_parquet(p) for p in probe_paths], ignore_index=True)
+    probe = probe[probe.teacher == tid]
+    sel = select(
+        curve[["step", "accuracy"]],
+        probe,
+        C.teacher_checkpoints(exp),
+        1.0 / task.num_classes,
+        depth=getattr(task, "depth", None),
+        params=exp["selection"],
+    )
+    sel = {"experiment": exp_name, "teacher": tid, **sel}
+    for name, step in sorted(sel["checkpoints"].items()):
+        log.info("%s: %s = %d (%s)", exp_name, name, step, sel["reasons"][name])
+    if not sel["window"]["learned"]:
+        log.warning("%s: %s", exp_name, sel["reasons"]["transition"])
+    write_json(sel, out_path)
+    return sel
+
+
 def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
@@ -145,6 +176,18 @@ def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out
     write_parquet(df, out_path)
 
 
+def logit_store(cfg: dict, device, cache_dir: str | None, checkpoint_path):
+    """The on-disk teacher-logit cache shared by an experiment's student jobs, or None: config key
+    ``teacher_cache`` (auto: on when training on CPU, where teacher forward passes are a large share of a
+    student job; off on a GPU, where they are cheap and a paper-scale cache would take gigabytes)."""
+    setting = cfg.get("teacher_cache", "auto")
+    if not cache_dir or setting is False or (setting == "auto" and device.type != "cpu"):
+        return None
+    from .training import LogitStore
+
+    return LogitStore(cache_dir, checkpoint_path, device)
+
+
 def run_students(
     cfg: dict,
     exp_name: str,
@@ -154,10 +197,14 @@ def run_students(
     ckpt_dir_of,
     out_path: str,
     state_path: str | None = None,
+    selection_path: str | None = None,
+    cache_dir: str | None = None,
 ) -> None:
     """Train every LR x seed of one (strategy, width) cell at once in the engine.
 
-    ``ckpt_dir_of(teacher_id, step)`` maps to the checkpoint file (the workflow's path layout)."""
+    ``ckpt_dir_of(teacher_id, step)`` maps to the checkpoint file (the workflow's path layout);
+    ``selection_path`` is the select_checkpoints output, needed by strategies that name e.g. 'transition';
+    ``cache_dir`` holds the experiment's teacher logits shared between jobs (config ``teacher_cache``)."""
     from .training import RunSpec, TeacherBank, train
 
     exp = cfg["experiments"][exp_name]
@@ -166,7 +213,17 @@ def run_students(
     st = C.strategy(exp, strategy_name)
     with open(selected_path) as fh:
         tid = json.load(fh)["teacher"]
-    sched = C.schedule(st, exp)
+    selection = None
+    if C.uses_selection(st) and selection_path:
+        with open(selection_path) as fh:
+            selection = json.load(fh)
+    sched = C.schedule(st, exp, selection)
+    if selection:
+        log.info(
+            "%s uses teacher checkpoints %s (automatic selection)",
+            strategy_name,
+            C.resolved_checkpoints(st, selection),
+        )
     s = exp["students"]
     runs, meta = [], []
     for lr in s["lrs"]:
@@ -189,6 +246,7 @@ def run_students(
         params, _ = load_checkpoint(ckpt_dir_of(tid, step), n=task.n, width=tw, device=device)
         return params
 
+    store = logit_store(cfg, device, cache_dir, lambda step: ckpt_dir_of(tid, step)) if sched else None
     res = train(
         task,
         width,
@@ -198,7 +256,7 @@ def run_students(
         exp["eval_every"],
         backend,
         device,
-        teachers=TeacherBank(load) if sched else None,
+        teachers=TeacherBank(load, store=store) if sched else None,
         chunk=cfg["chunk"],
         state_path=state_path,
         state_every=cfg["resume_every"] or None,

@@ -70,22 +70,27 @@ def _fmt_steps(mean, se, n, seeds):
     return f"{txt} ({n}/{seeds})"
 
 
-def to_markdown(summary: pd.DataFrame) -> str:
-    lines = [
-        "# Steps to held-out accuracy (best LR per strategy)",
-        "",
-        "Mean ± standard error over the seeds that reached the threshold (how many of all seeds did). "
-        "Speed-up: CE's steps to 95% over the strategy's; '>' when CE never reached 95% within the budget.",
-        "",
-    ]
+TITLE = "Steps to held-out accuracy (best LR per strategy)"
+NOTE = (
+    "Mean ± standard error over the seeds that reached the threshold (how many of all seeds did). "
+    "Speed-up: CE's steps to 95% over the strategy's; '>' when CE never reached 95% within the budget."
+)
+HEADER = [
+    "strategy",
+    "τ",
+    "LR",
+    "steps to 90%",
+    "steps to 95%",
+    "steps to 99%",
+    "final accuracy",
+    "speed-up vs CE",
+]
+
+
+def _tables(summary: pd.DataFrame):
+    """(experiment, width, rows of formatted cells), one table per experiment x width."""
     for (exp, width), g in summary.groupby(["experiment", "width"], sort=True):
-        lines += [
-            f"## {exp}, student width {width}",
-            "",
-            "| strategy | τ | LR | steps to 90% | steps to 95% | steps to 99% | final accuracy "
-            "| speed-up vs CE |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
+        rows = []
         for r in g.itertuples():
             cells = [
                 _fmt_steps(
@@ -101,17 +106,50 @@ def to_markdown(summary: pd.DataFrame) -> str:
                 if np.isnan(r.speedup_vs_ce_95)
                 else ((">" if r.speedup_vs_ce_95_lower_bound else "") + f"{r.speedup_vs_ce_95:.1f}x")
             )
-            lines.append(
-                f"| {r.strategy} | {r.temperature:g} | {r.lr:g} | {' | '.join(cells)} | "
-                f"{r.final_accuracy:.3f} ± {r.final_accuracy_se:.3f} | {sp} |"
+            rows.append(
+                [r.strategy, f"{r.temperature:g}", f"{r.lr:g}", *cells]
+                + [f"{r.final_accuracy:.3f} ± {r.final_accuracy_se:.3f}", sp]
             )
+        yield exp, width, rows
+
+
+def to_markdown(summary: pd.DataFrame) -> str:
+    lines = [f"# {TITLE}", "", NOTE, ""]
+    for exp, width, rows in _tables(summary):
+        lines += [f"## {exp}, student width {width}", "", "| " + " | ".join(HEADER) + " |"]
+        lines.append("|" + "---|" * len(HEADER))
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
         lines.append("")
     return "\n".join(lines)
 
 
-def write_summary(curves_path: str, parquet_out: str, md_out: str) -> pd.DataFrame:
+def to_html(summary: pd.DataFrame) -> str:
+    """The same tables as one self-contained HTML page (for the Snakemake report)."""
+    from html import escape
+
+    style = (
+        "body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse;margin-bottom:1.5em}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}td:first-child{text-align:left}"
+    )
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>"]
+    out += [f"<h1>{escape(TITLE)}</h1>", f"<p>{escape(NOTE)}</p>"]
+    for exp, width, rows in _tables(summary):
+        out.append(f"<h2>{escape(str(exp))}, student width {width}</h2><table>")
+        out.append("<tr>" + "".join(f"<th>{escape(h)}</th>" for h in HEADER) + "</tr>")
+        out += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows]
+        out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def write_summary(
+    curves_path: str, parquet_out: str, md_out: str, html_out: str | None = None
+) -> pd.DataFrame:
     summary = summarize(pd.read_parquet(curves_path))
     write_parquet(summary, parquet_out)
     with atomic_path(md_out) as tmp, open(tmp, "w") as fh:
         fh.write(to_markdown(summary))
+    if html_out:
+        with atomic_path(html_out) as tmp, open(tmp, "w") as fh:
+            fh.write(to_html(summary))
     return summary

@@ -11,11 +11,14 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from progdistill import config as pdc  # noqa: E402
 from progdistill.figures import (  # noqa: E402
+    CAPTIONS,
     HIERARCHICAL_FIGURES,
     PARITY_FIGURES,
     figure_kind,
 )
 from progdistill import resources as pdr  # noqa: E402
+from progdistill import theory as pdt  # noqa: E402
+from progdistill.theory_figures import CAPTIONS as THEORY_CAPTIONS  # noqa: E402
 
 try:
     # Schema (draft 2020-12) + defaults + semantic checks, before any job is scheduled.
@@ -69,15 +72,38 @@ def probe_tables(exp_name):
     ]
 
 
+def student_cells(exp_name):
+    """(strategy, width) of every student job: each strategy at the student widths, plus CE at the
+    scaling sweep's widths."""
+    exp = EXPS[exp_name]
+    cells = [
+        (st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]
+    ]
+    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
+    if "scaling" in exp and ce:
+        cells += [
+            (ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells
+        ]
+    return cells
+
+
 def curve_tables(exp_name):
     exp = EXPS[exp_name]
     out = [f"{RES}/{exp_name}/teacher/{t}/curve.parquet" for t in pdc.teacher_ids(exp)]
     out += [
-        f"{RES}/{exp_name}/students/{st['name']}/w{w}.parquet"
-        for st in exp["strategies"]
-        for w in exp["students"]["widths"]
+        f"{RES}/{exp_name}/students/{name}/w{w}.parquet"
+        for name, w in student_cells(exp_name)
     ]
     return out
+
+
+def selection_input(wc):
+    """The automatic selection, for the strategies that name one of its checkpoints: a checkpoint, so
+    these jobs are re-evaluated once it has run."""
+    st = pdc.strategy(EXPS[wc.exp], wc.strategy)
+    if not pdc.uses_selection(st):
+        return []
+    return checkpoints.select_checkpoints.get(exp=wc.exp).output
 
 
 # Scheduler requests of the training jobs, scaled with their steps and width (progdistill/resources.py
@@ -122,5 +148,23 @@ def all_targets():
     figs = expand(
         f"{RES}/figures/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"]
     )
-    tables = ["curves.parquet", "probe.parquet", "summary.parquet", "summary.md"]
-    return [f"{RES}/{t}" for t in tables] + figs
+    # A configuration may hold only a theory section: no experiment tables then.
+    tables = (
+        ["curves.parquet", "probe.parquet", "summary.parquet", "summary.md"]
+        if EXPS
+        else []
+    ) + ["config.yaml"]
+    scaling = [
+        f"{RES}/figures/scaling_{e}.{ext}"
+        for e in EXPS
+        if "scaling" in EXPS[e]
+        for ext in ["pdf", "png"]
+    ]
+    selections = [f"{RES}/{e}/teacher/transition.json" for e in EXPS]
+    return (
+        [f"{RES}/{t}" for t in tables]
+        + figs
+        + scaling
+        + selections
+        + pdt.targets(config, RES)
+    )

@@ -3,6 +3,7 @@ rule students:
     input:
         selected=f"{RES}/{{exp}}/teacher/selected.json",
         checkpoints=teacher_ckpt_dirs,
+        selection=selection_input,
     output:
         f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet",
     log:
@@ -19,5 +20,7 @@ rule students:
     params:
         state=f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt",
         teachers=lambda wc: f"{RES}/{wc.exp}/teacher",
+        # Teacher logits shared by the experiment's student jobs (config teacher_cache).
+        cache=f"{RES}/{{exp}}/cache/teacher_logits",
     script:
         "../scripts/students.py"

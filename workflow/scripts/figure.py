@@ -6,6 +6,15 @@ logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
 with open(sm.input.selected) as fh:
     selected = json.load(fh)
+with open(sm.input.selection) as fh:
+    selection = json.load(fh)
 figures.make_figure(
-    sm.wildcards.fig, sm.input.curves, sm.input.probe, sm.config, selected, sm.output.pdf, sm.output.png
+    sm.wildcards.fig,
+    sm.input.curves,
+    sm.input.probe,
+    sm.config,
+    selected,
+    sm.output.pdf,
+    sm.output.png,
+    selection=selection,
 )

@@ -11,4 +11,6 @@ study.run_students(
     lambda tid, step: study.checkpoint_file(f"{sm.params.teachers}/{tid}/checkpoints", step),
     sm.output[0],
     state_path=sm.params.state,
+    selection_path=sm.input.selection[0] if sm.input.selection else None,
+    cache_dir=sm.params.cache,
 )

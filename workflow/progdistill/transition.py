@@ -1,0 +1,235 @@
+"""Automatic checkpoint selection: where the teacher's phase transition is, from its accuracy curve and
+the probe, and which checkpoints a p-shot strategy should use (``before``, ``transition``, ``after`` and,
+for hierarchical data, ``level0`` .. ``level{D-1}``: when each tree level's features emerge).
+
+The paper picks its 2-shot checkpoint by eye ("during the phase transition"); this module makes the same
+choice reproducibly so a user who changes n, d or a width needs no round trip. numpy/pandas only.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+SYMBOLIC = re.compile(r"^(before|transition|after|level[0-9]+)$")
+
+DEFAULTS = {
+    "start": 0.1,  # progress (share of the way from chance to 1) that opens the window
+    "middle": 0.5,
+    "end": 0.9,  # progress that closes it
+    "flat_ratio": 1.5,  # the probe is "flat" when in/off-support |corr| never exceeds this in the window
+    "stage_share": 0.25,  # a stage: consecutive (smoothed) rises of >= this share of the steepest one
+    "stage_gain": 0.1,  # ... that together gain at least this much progress
+}
+
+
+def is_symbolic(ck) -> bool:
+    return isinstance(ck, str) and bool(SYMBOLIC.match(ck))
+
+
+def progress(acc, chance: float) -> np.ndarray:
+    """Accuracy rescaled so chance is 0 and perfect is 1."""
+    return (np.asarray(acc, dtype=np.float64) - chance) / (1.0 - chance)
+
+
+def sustained(values) -> np.ndarray:
+    """The level a curve never drops below again: min over later points (a suffix minimum).
+
+    Online SGD curves are noisy; a transient spike above a threshold must not count as crossing it, and
+    a crossing that holds for the rest of training is the one a reader would point at."""
+    v = np.asarray(values, dtype=np.float64)
+    return np.minimum.accumulate(v[::-1])[::-1]
+
+
+def _first_at_least(steps: np.ndarray, g: np.ndarray, level: float):
+    idx = np.flatnonzero(g >= level)
+    return int(steps[idx[0]]) if len(idx) else None
+
+
+def detect_window(steps, acc, chance: float, params: dict | None = None) -> dict:
+    """The phase transition of an accuracy curve.
+
+    ``start``/``middle``/``end``: the first evaluation from which the sustained progress stays at or
+    above ``start``/``middle``/``end`` (defaults 10/50/90% of the way from chance to 1).
+    ``learned`` is False when the sustained final progress is below ``middle`` (no transition).
+    ``steepest``: (a, b), the evaluation interval with the largest sustained rise.
+    ``stages``: maximal runs of intervals whose rise, smoothed over ~5% of the curve, is at least
+    ``stage_share`` of the steepest one and which gain at least ``stage_gain``, each with its start,
+    end and gain (a two-stage curve has two; evaluation noise alone makes none)."""
+    p = {**DEFAULTS, **(params or {})}
+    steps = np.asarray(steps, dtype=np.int64)
+    order = np.argsort(steps)
+    steps = steps[order]
+    g = sustained(progress(np.asarray(acc)[order], chance))
+    out = {
+        "learned": bool(len(g) and g[-1] >= p["middle"]),
+        "final_progress": float(g[-1]) if len(g) else float("nan"),
+        "start": None,
+        "middle": None,
+        "end": None,
+        "steepest": None,
+        "stages": [],
+    }
+    if not out["learned"] or len(g) < 2:
+        return out
+    out["start"] = _first_at_least(steps, g, p["start"])
+    out["middle"] = _first_at_least(steps, g, p["middle"])
+    out["end"] = _first_at_least(steps, g, p["end"]) or int(steps[-1])
+    rise = np.diff(g)
+    k = int(np.argmax(rise))
+    out["steepest"] = (int(steps[k]), int(steps[k + 1]))
+    span = max(3, len(rise) // 20) | 1
+    smooth = np.convolve(rise, np.ones(span) / span, mode="same")
+    strong = smooth >= p["stage_share"] * smooth.max()
+    i = 0
+    while i < len(rise):
+        if not strong[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(rise) and strong[j + 1]:
+            j += 1
+        # Trim the smoothing's spill-over: the stage runs from its first to its last actual rise.
+        moved = np.flatnonzero(rise[i : j + 1] > 0)
+        if len(moved) and g[j + 1] - g[i] >= p["stage_gain"]:
+            a, b = i + moved[0], i + moved[-1] + 1
+            out["stages"].append({"start": int(steps[a]), "end": int(steps[b]), "gain": float(g[b] - g[a])})
+        i = j + 1
+    return out
+
+
+def _nearest(ckpts: list[int], step: float) -> int:
+    return min(ckpts, key=lambda c: (abs(c - step), c))
+
+
+def probe_signal(probe: pd.DataFrame) -> pd.DataFrame:
+    """Per checkpoint: mean |corr| of the lowest probed degree's in- and off-support monomials (the
+    paper's degree-1 probe; averaged over outputs when there are several) and their ratio."""
+    p = probe[probe.degree == probe.degree.min()].assign(abs_corr=lambda d: d.correlation.abs())
+    if "p1" in set(p.output) and "margin" in set(p.output):
+        p = p[p.output == "p1"]  # binary task: the paper's probe is on the class-1 probability
+    t = p.groupby(["checkpoint", "in_support"]).abs_corr.mean().unstack("in_support")
+    t = t.rename(columns={True: "in_support", False: "off_support"}).reset_index()
+    t["ratio"] = t.in_support / t.off_support
+    return t.sort_values("checkpoint", ignore_index=True)
+
+
+def level_emergence(probe: pd.DataFrame) -> dict[int, dict]:
+    """Hierarchical data: per tree level, the first checkpoint from which that level's parity features
+    (each node's full-block monomial, max |corr| over outputs, averaged over the level's nodes) stay at
+    or above half their largest value."""
+    feats = feature_curves(probe)
+    out = {}
+    for level, f in feats.groupby("level"):
+        curve = f.groupby("checkpoint").abs_corr.mean().sort_index()
+        peak = float(curve.max())
+        step = _first_at_least(curve.index.to_numpy(), sustained(curve.to_numpy()), peak / 2)
+        out[int(level)] = {"step": step, "peak": peak, "peak_at": int(curve.idxmax())}
+    return out
+
+
+def feature_curves(probe: pd.DataFrame) -> pd.DataFrame:
+    """Per checkpoint and internal node: the largest |correlation| over the teacher's outputs with the
+    node's full-block monomial (its parity feature), and the node's tree level."""
+    p = probe[probe.in_support]
+    full = p[p.degree == p.groupby("node").degree.transform("max")]
+    return (
+        full.assign(abs_corr=full.correlation.abs())
+        .groupby(["checkpoint", "node", "level"])
+        .abs_corr.max()
+        .reset_index()
+    )
+
+
+def select_checkpoints(
+    curve: pd.DataFrame,
+    probe: pd.DataFrame,
+    checkpoints: list[int],
+    chance: float,
+    depth: int | None = None,
+    params: dict | None = None,
+) -> dict:
+    """The transition window of the teacher's held-out accuracy ``curve`` (columns step, accuracy) and
+    the checkpoints p-shot strategies may name, each with the reason it was chosen.
+
+    - ``transition``: the checkpoint inside the window (from the last checkpoint at or before ``start``
+      to ``end``) where the probe's in/off-support correlation ratio peaks; when that ratio never reaches
+      ``flat_ratio`` there, the checkpoint nearest the middle of the steepest accuracy rise.
+      (Restricting the peak search to the window matters: early in training batch-1 SGD leaves large
+      correlations on every coordinate, which can exceed the real spike.)
+    - ``before`` / ``after``: the last checkpoint at or before ``start - margin`` and the first at or
+      after ``end + margin``, margin = half the window (at least one checkpoint interval): clearly
+      outside the transition rather than on its edges.
+    - ``level{i}`` (hierarchical, ``depth`` given): when level i's features emerge (level_emergence)."""
+    p = {**DEFAULTS, **(params or {})}
+    ckpts = sorted(int(c) for c in checkpoints)
+    win = detect_window(curve.step.to_numpy(), curve.accuracy.to_numpy(), chance, p)
+    out = {"window": win, "checkpoints": {}, "reasons": {}, "params": p}
+    if depth:
+        for level, e in level_emergence(probe).items():
+            if e["step"] is None or level >= depth:
+                continue
+            name = f"level{level}"
+            out["checkpoints"][name] = _nearest(ckpts, e["step"])
+            out["reasons"][name] = (
+                f"level {level} features (full-block monomials) first stay >= half their peak "
+                f"|corr| {e['peak']:.3f} (at {e['peak_at']}) from step {e['step']}"
+            )
+    if not win["learned"]:
+        out["reasons"]["transition"] = (
+            f"no transition: the teacher's sustained progress ends at {win['final_progress']:.2f} "
+            f"(< {p['middle']} of the way from chance {chance:.3f} to 1)"
+        )
+        return out
+    start, end = win["start"], win["end"]
+    lo = max([c for c in ckpts if c <= start], default=ckpts[0])
+    inside = [c for c in ckpts if lo <= c <= end]
+    sig = probe_signal(probe)
+    sig = sig[sig.checkpoint.isin(inside)]
+    a, b = win["steepest"]
+    if len(sig) and sig.ratio.max() >= p["flat_ratio"]:
+        best = sig.loc[sig.ratio.idxmax()]
+        out["checkpoints"]["transition"] = int(best.checkpoint)
+        out["reasons"]["transition"] = (
+            f"probe: in/off-support |corr| ratio (lowest degree) peaks at {best.ratio:.2f} "
+            f"(in {best.in_support:.4f}, off {best.off_support:.4f}) at step {int(best.checkpoint)}, "
+            f"inside the accuracy window {lo}..{end}"
+        )
+    else:
+        peak = float(sig.ratio.max()) if len(sig) else float("nan")
+        out["checkpoints"]["transition"] = _nearest(inside or ckpts, (a + b) / 2)
+        out["reasons"]["transition"] = (
+            f"probe flat in the window (largest in/off ratio {peak:.2f} < {p['flat_ratio']}): "
+            f"checkpoint nearest the middle of the steepest accuracy rise {a}..{b}"
+        )
+    every = ckpts[1] - ckpts[0] if len(ckpts) > 1 else 1
+    margin = max(every, (end - start) / 2)
+    before = [c for c in ckpts if c <= start - margin]
+    after = [c for c in ckpts if c >= end + margin]
+    out["checkpoints"]["before"] = before[-1] if before else ckpts[0]
+    out["reasons"]["before"] = f"last checkpoint at or before window start {start} - margin {margin:g}"
+    out["checkpoints"]["after"] = after[0] if after else ckpts[-1]
+    out["reasons"]["after"] = f"first checkpoint at or after window end {end} + margin {margin:g}"
+    return out
+
+
+def resolve(checkpoints: list, selection: dict | None, where: str) -> list[int]:
+    """Replace symbolic checkpoint names by the steps the selection chose; a clear error otherwise."""
+    out = []
+    for ck in checkpoints:
+        if not is_symbolic(ck):
+            out.append(int(ck))
+            continue
+        chosen = (selection or {}).get("checkpoints", {})
+        if ck not in chosen:
+            why = (selection or {}).get("reasons", {}).get(ck) or (selection or {}).get("reasons", {}).get(
+                "transition", "no selection file was given"
+            )
+            raise ValueError(
+                f"{where} names the checkpoint {ck!r}, but the automatic selection chose none ({why}); "
+                f"chosen: {chosen or 'nothing'}. Use fixed steps for this teacher."
+            )
+        out.append(int(chosen[ck]))
+    return out

@@ -1,0 +1,24 @@
+checkpoint select_checkpoints:
+    """Where the selected teacher's phase transition is (accuracy curve + probe) and which checkpoints
+    strategies naming 'before' / 'transition' / 'after' / 'level<i>' use. A checkpoint: the students that
+    name them are re-evaluated with the chosen steps once it has run.
+    """
+    input:
+        selected=f"{RES}/{{exp}}/teacher/selected.json",
+        curve=lambda wc: f"{RES}/{wc.exp}/teacher/{selected_teacher(wc.exp)}/curve.parquet",
+        probe=lambda wc: probe_tables(wc.exp),
+    output:
+        report(
+            f"{RES}/{{exp}}/teacher/transition.json",
+            caption="../report/selection.rst",
+            category="{exp}",
+            labels={"figure": "checkpoint selection"},
+        ),
+    log:
+        f"{RES}/logs/{{exp}}/select_checkpoints.log",
+    # Students naming selected checkpoints wait on this tiny job.
+    priority: 20
+    conda:
+        ENV
+    script:
+        "../scripts/select_checkpoints.py"
