@@ -50,6 +50,11 @@ format: install
 bench: install
 	$(BIN)/python -m progdistill.bench
 
+## The same on a CUDA device (torch backend): results/bench/engine_cuda.json. Needs a GPU.
+.PHONY: bench-gpu
+bench-gpu: install
+	$(BIN)/python -m progdistill.bench --device cuda --threads 1 --out results/bench/engine_cuda.json
+
 ## Copy the default run's figures (small PNGs) into docs/ for the README.
 docs-figures:
 	mkdir -p docs/figures

@@ -24,13 +24,22 @@ from .streams import sample_inputs
 from .tasks import SparseParity
 from .training import teacher_logits
 
+DEVICE = torch.device("cpu")  # --device; CUDA work is asynchronous, so timings synchronise on it
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
 
 def _best_of(fn, repeats: int) -> float:
     """Shortest of several timings: the least disturbed by other load on a shared machine."""
     best = float("inf")
     for _ in range(repeats):
+        _sync()
         t0 = time.perf_counter()
         fn()
+        _sync()
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -38,8 +47,8 @@ def _best_of(fn, repeats: int) -> float:
 def bench_reference(n: int, width: int, steps: int, repeats: int) -> float:
     task = SparseParity(n=n, support=tuple(range(5)))
     x = sample_inputs(1, 0, steps, n)
-    xs, ys = torch.from_numpy(x).float(), torch.from_numpy(task.labels(x))
-    params = init_params(n, width, 2, [0])
+    xs, ys = torch.from_numpy(x).float().to(DEVICE), torch.from_numpy(task.labels(x)).to(DEVICE)
+    params = init_params(n, width, 2, [0], device=DEVICE)
 
     def run():
         train_reference(mlp_from_params(params, 0), xs, ys, lr=0.01)
@@ -54,8 +63,9 @@ def bench_backend(name: str, n: int, width: int, runs: int, steps: int, repeats:
     Q = torch.nn.functional.one_hot(torch.from_numpy(task.labels(x)), 2).float()[None]
     Q = Q.expand(runs, -1, -1).contiguous()
     lr = torch.full((runs,), 0.01)
-    backend = get_backend(name, torch.device("cpu"))
-    params = init_params(n, width, 2, list(range(runs)))
+    backend = get_backend(name, DEVICE)
+    params = init_params(n, width, 2, list(range(runs)), device=DEVICE)
+    X, Q = X.to(DEVICE), Q.to(DEVICE)  # on the device already, as the training driver's chunks would be
     backend.run_steps(params, X[:, :10].contiguous(), Q[:, :10].contiguous(), lr)  # warm-up (build, caches)
     return runs * steps / _best_of(lambda: backend.run_steps(params, X, Q, lr), repeats)
 
@@ -63,9 +73,9 @@ def bench_backend(name: str, n: int, width: int, runs: int, steps: int, repeats:
 def bench_teacher_targets(n: int, width: int, samples: int, repeats: int) -> tuple[float, float]:
     """Samples/s of teacher logits: one sample at a time vs blocked batched forward."""
     x = sample_inputs(2, 0, samples, n)
-    teacher = init_params(n, width, 2, [0])
+    teacher = init_params(n, width, 2, [0], device=DEVICE)
     model = mlp_from_params(teacher, 0)
-    xf = torch.from_numpy(x).float()
+    xf = torch.from_numpy(x).float().to(DEVICE)
 
     def one_at_a_time():
         with torch.no_grad():
@@ -86,6 +96,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer steps (for tests)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]: every backend available there")
     ap.add_argument(
         "--e2e",
         action="store_true",
@@ -93,7 +104,9 @@ def main(argv=None) -> None:
     )
     args = ap.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
-    backends = available_backends(torch.device("cpu"))
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    backends = available_backends(DEVICE)
     records = []
     for threads in args.threads:
         torch.set_num_threads(threads)

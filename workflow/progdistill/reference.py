@@ -24,7 +24,7 @@ class MLP(nn.Module):
 
 
 def mlp_from_params(params: MLPParams, run: int) -> MLP:
-    model = MLP(params.n, params.width, params.num_classes)
+    model = MLP(params.n, params.width, params.num_classes).to(params.W1t.device)
     with torch.no_grad():
         model.fc1.weight.copy_(params.W1t[run].t())
         model.fc1.bias.copy_(params.b1[run])
@@ -35,7 +35,7 @@ def mlp_from_params(params: MLPParams, run: int) -> MLP:
 
 def eq1_loss(logits, y, teacher_logits, alpha: float, temperature: float) -> torch.Tensor:
     """Eq. (1): alpha * CE(softmax(s), y) + (1 - alpha) * CE(softmax(s), softmax(f_T / tau))."""
-    loss = torch.zeros((), dtype=logits.dtype)
+    loss = torch.zeros((), dtype=logits.dtype, device=logits.device)
     if alpha > 0:
         loss = loss + alpha * F.cross_entropy(logits, y)
     if alpha < 1:
