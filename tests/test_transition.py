@@ -171,8 +171,11 @@ def test_schedule_resolves_named_checkpoints():
     assert C.uses_selection(st)
     sel = {"checkpoints": {"before": 200, "transition": 500}}
     assert C.schedule(st, exp, sel) == ((0, 200), (100, 500), (200, 1000))
-    with pytest.raises(ValueError, match="names the checkpoint 'before'"):
+    with pytest.raises(ValueError, match="names the checkpoint 'before'.*no selection file"):
         C.schedule(st, exp)
+    partial = {"window": {"learned": True}, "checkpoints": {"before": 200}, "reasons": {}}
+    with pytest.raises(ValueError, match="'transition'.*never emerged"):
+        C.schedule(st, exp, partial)
     one = _exp(kind="oneshot", checkpoint="after")
     assert C.schedule(C.strategy(one, "s"), one, {"checkpoints": {"after": 900}}) == ((0, 900),)
 

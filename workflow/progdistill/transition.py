@@ -224,9 +224,13 @@ def resolve(checkpoints: list, selection: dict | None, where: str) -> list[int]:
             continue
         chosen = (selection or {}).get("checkpoints", {})
         if ck not in chosen:
-            why = (selection or {}).get("reasons", {}).get(ck) or (selection or {}).get("reasons", {}).get(
-                "transition", "no selection file was given"
-            )
+            reasons = (selection or {}).get("reasons", {})
+            if selection is None:
+                why = "no selection file was given"
+            elif not selection.get("window", {}).get("learned", True):
+                why = reasons.get("transition", "the teacher never learned")
+            else:
+                why = reasons.get(ck, "its signal never emerged in the probe")
             raise ValueError(
                 f"{where} names the checkpoint {ck!r}, but the automatic selection chose none ({why}); "
                 f"chosen: {chosen or 'nothing'}. Use fixed steps for this teacher."
