@@ -50,6 +50,19 @@ CAPTIONS = {
 }
 
 
+def save_figure(fig, pdf: str, png: str) -> None:
+    """PDF and PNG, each written atomically, without timestamps (reruns give identical bytes); closes it."""
+    for path in (pdf, png):
+        with atomic_path(path) as tmp:
+            fig.savefig(
+                tmp,
+                bbox_inches="tight",
+                dpi=110,
+                metadata={"CreationDate": None} if path.endswith(".pdf") else {"Software": None},
+            )
+    plt.close(fig)
+
+
 def register(name):
     def deco(fn):
         FIGURES[name] = fn
@@ -447,15 +460,7 @@ def scaling_figure(curves_path: str, cfg: dict, exp: str, pdf: str, png: str) ->
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_title(f"{exp}: open markers: not every seed reached {target:.0%} (at the budget if none did)")
     fig.suptitle(f"scaling_{exp}: CE width sweep and distilled students", fontsize="small", y=1.0)
-    for path in (pdf, png):
-        with atomic_path(path) as tmp:
-            fig.savefig(
-                tmp,
-                bbox_inches="tight",
-                dpi=110,
-                metadata={"CreationDate": None} if path.endswith(".pdf") else {"Software": None},
-            )
-    plt.close(fig)
+    save_figure(fig, pdf, png)
     log.info("%s: CE steps to %.2f vs width: %s", exp, target, info)
     return info
 
@@ -504,12 +509,4 @@ def make_figure(
     selected = {**selected, "selection": selection}
     fig = FIGURES[name](curves, probe, cfg, exp, selected)
     fig.suptitle(f"{name}: {CAPTIONS.get(name, '')}", fontsize="small", y=1.0)
-    for path in (pdf, png):
-        with atomic_path(path) as tmp:
-            fig.savefig(
-                tmp,
-                bbox_inches="tight",
-                dpi=110,
-                metadata={"CreationDate": None} if path.endswith(".pdf") else {"Software": None},
-            )
-    plt.close(fig)
+    save_figure(fig, pdf, png)

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
+from .figures import save_figure  # noqa: E402
 from .theory import loglog_slope  # noqa: E402
 
 CAPTIONS = {
@@ -175,12 +175,4 @@ def make_figure(name: str, table: str, pdf: str, png: str, target_loss: float | 
     fig = FIGURES[name](pd.read_parquet(table), target_loss)
     fig.suptitle(f"theory_{name}: {CAPTIONS[name]}", fontsize="small", y=1.0)
     fig.tight_layout()
-    for path in (pdf, png):
-        with atomic_path(path) as tmp:
-            fig.savefig(
-                tmp,
-                bbox_inches="tight",
-                dpi=110,
-                metadata={"CreationDate": None} if path.endswith(".pdf") else {"Software": None},
-            )
-    plt.close(fig)
+    save_figure(fig, pdf, png)
