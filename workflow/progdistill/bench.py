@@ -1,9 +1,11 @@
 """`make bench`: the autograd reference and every engine backend side by side, in one process.
 
 Writes results/bench/engine.json (a list of records: impl, width, runs, threads, model_steps_per_s,
-speedup_vs_reference) and prints it as a table. A model-step is one SGD step of one run, so R runs for K
-steps are R*K model-steps. Speed-ups are relative to the reference measured in the same process at the
-same width and thread count: ratios, not absolute timings, are what this noisy machine can support.
+speedup_vs_reference) and prints it as a table. ``compiled-portable`` is the kernel built for
+``kernel_target: portable``, timed beside the native build. A model-step is one SGD step of one run, so
+R runs for K steps are R*K model-steps. Speed-ups are relative to the reference measured in the same
+process at the same width and thread count: ratios, not absolute timings, are what this noisy machine can
+support.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def bench_backend(name: str, n: int, width: int, runs: int, steps: int, repeats:
     Q = torch.nn.functional.one_hot(torch.from_numpy(task.labels(x)), 2).float()[None]
     Q = Q.expand(runs, -1, -1).contiguous()
     lr = torch.full((runs,), 0.01)
-    backend = get_backend(name, DEVICE)
+    if name == "compiled-portable":  # the kernel_target: portable build, side by side with native
+        backend = get_backend("compiled", DEVICE, kernel_target="portable")
+    else:
+        backend = get_backend(name, DEVICE, kernel_target="native" if name == "compiled" else None)
     params = init_params(n, width, 2, list(range(runs)), device=DEVICE)
     X, Q = X.to(DEVICE), Q.to(DEVICE)  # on the device already, as the training driver's chunks would be
     backend.run_steps(params, X[:, :10].contiguous(), Q[:, :10].contiguous(), lr)  # warm-up (build, caches)
@@ -106,7 +111,9 @@ def main(argv=None) -> None:
     scale = 0.1 if args.quick else 1.0
     global DEVICE
     DEVICE = torch.device(args.device)
-    backends = available_backends(DEVICE)
+    backends = available_backends(DEVICE, "native")
+    if "compiled" in backends and available_backends(DEVICE, "portable")[0] == "compiled":
+        backends.insert(1, "compiled-portable")
     records = []
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -125,7 +132,9 @@ def main(argv=None) -> None:
             )
             for name in backends:
                 for runs in args.runs:
-                    budget = 4e6 if name == "compiled" else 4e5  # model-steps per timing: ~0.2-2 s each
+                    budget = (
+                        4e6 if name.startswith("compiled") else 4e5
+                    )  # model-steps per timing: ~0.2-2 s each
                     steps = max(10, int(scale * budget / (runs * max(width, 100) / 100)))
                     rate = bench_backend(name, args.n, width, runs, steps, args.repeats)
                     records.append(

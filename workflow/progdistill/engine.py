@@ -51,26 +51,27 @@ class TorchBackend:
 _BACKENDS: dict[str, type] = {"torch": TorchBackend}
 
 
-def available_backends(device: torch.device) -> list[str]:
+def available_backends(device: torch.device, kernel_target: str | None = None) -> list[str]:
     names = ["torch"]
     if device.type == "cpu":
         from . import kernel  # local import: building is lazy and may fail without a compiler
 
-        if kernel.available():
+        if kernel.available(kernel_target):
             names.insert(0, "compiled")
     return names
 
 
-def get_backend(name: str, device: torch.device):
-    """'auto' picks the compiled CPU kernel when it builds, else the batched torch loop (and on CUDA)."""
+def get_backend(name: str, device: torch.device, kernel_target: str | None = None):
+    """'auto' picks the compiled CPU kernel when it builds, else the batched torch loop (and on CUDA).
+    ``kernel_target``: the compiled kernel's build target ('native' or 'portable'; None: the default)."""
     if name == "auto":
-        name = available_backends(device)[0]
+        name = available_backends(device, kernel_target)[0]
     if name == "compiled":
         if device.type != "cpu":
             raise ValueError(f"engine.backend: 'compiled' runs on CPU only, but device is {device}")
         from . import kernel
 
-        return kernel.CompiledBackend()
+        return kernel.CompiledBackend(kernel_target)
     if name not in _BACKENDS:
         raise ValueError(f"engine.backend: unknown backend {name!r}; valid: 'auto', 'torch', 'compiled'")
     return _BACKENDS[name]()

@@ -10,6 +10,12 @@ OpenMP: busy-waiting threads were disastrous here (jobs share few cores), so OMP
 set unless the environment already sets it. libgomp reads it once, when it is loaded; torch ships its
 own libgomp.so.1, which the dynamic linker reuses for this library, so the setting only takes effect if
 it is in the environment before torch is imported.
+
+Targets (progdistill.portable): ``native`` (the default, ``-march=native``: fastest, but another CPU model
+may round differently, since the vector width and FMA contraction change the float order) and ``portable``
+(a baseline instruction set, no FMA contraction and a fixed exp polynomial, so every CPU of an architecture
+gives the same bits). Any other name is passed as ``-march`` (the tests build several). Precision
+``float64`` builds the same source with doubles, for exact comparisons in the tests.
 """
 
 from __future__ import annotations
@@ -28,16 +34,17 @@ from pathlib import Path
 import torch
 
 from .model import MLPParams
+from .portable import TARGETS, default_target, target_flags  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "sgd.c"
-FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fopenmp")
-_ABI = 1
+FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp")
+PRECISIONS = {"float32": (torch.float32, 1, ()), "float64": (torch.float64, 2, ("-DPD_DOUBLE",))}
 
 _lock = threading.Lock()
-_lib: ctypes.CDLL | None = None
-_error: str | None = None  # why the library is unavailable, once that is known
+_libs: dict[tuple[str, str], ctypes.CDLL] = {}
+_errors: dict[tuple[str, str], str] = {}  # why a build is unavailable, once that is known
 
 
 class KernelUnavailable(RuntimeError):
@@ -75,8 +82,18 @@ def _compiler_version(cc: str) -> str:
     return res.stdout
 
 
-def build(compiler: str | None = None, directory: Path | None = None) -> Path:
-    """Compile sgd.c (or reuse the cached build) and return the path of the shared library."""
+def build(
+    compiler: str | None = None,
+    directory: Path | None = None,
+    target: str = "native",
+    precision: str = "float32",
+    extra_flags: tuple[str, ...] = (),
+) -> Path:
+    """Compile sgd.c for ``target`` and ``precision`` (or reuse the cached build); the library's path.
+    ``extra_flags`` go after the target's (the tests build the portable flags for other -march values)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"kernel precision {precision!r}: valid are {sorted(PRECISIONS)}")
+    flags = (*FLAGS, *target_flags(target), *PRECISIONS[precision][2], *extra_flags)
     cc = compiler or find_compiler()
     if cc is None or shutil.which(cc) is None:
         raise KernelUnavailable(f"no C compiler found (tried $CC, cc, gcc; got {cc!r})")
@@ -84,7 +101,7 @@ def build(compiler: str | None = None, directory: Path | None = None) -> Path:
     key = hashlib.sha256()
     for part in (
         src,
-        " ".join(FLAGS).encode(),
+        " ".join(flags).encode(),
         platform.machine().encode(),
         _cpu_id().encode(),
         _compiler_version(cc).encode(),
@@ -99,7 +116,7 @@ def build(compiler: str | None = None, directory: Path | None = None) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f"{so.name}.tmp-{os.getpid()}-", dir=directory)
     os.close(fd)
     try:
-        cmd = [cc, *FLAGS, "-o", tmp, str(SOURCE), "-lm"]
+        cmd = [cc, *flags, "-o", tmp, str(SOURCE), "-lm"]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if res.returncode != 0:
             raise KernelUnavailable(f"compiling {SOURCE.name} failed ({' '.join(cmd)}):\n{res.stderr}")
@@ -108,42 +125,51 @@ def build(compiler: str | None = None, directory: Path | None = None) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    log.info("built compiled SGD kernel %s", so)
+    log.info("built compiled SGD kernel %s (%s)", so, " ".join(flags))
     return so
 
 
-def load(path: Path) -> ctypes.CDLL:
+def load(path: Path, precision: str = "float32") -> ctypes.CDLL:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     lib = ctypes.CDLL(str(path))
-    if lib.progdistill_sgd_abi() != _ABI:
-        raise KernelUnavailable(f"{path} has the wrong ABI version")
+    if lib.progdistill_sgd_abi() != PRECISIONS[precision][1]:
+        raise KernelUnavailable(f"{path} has the wrong ABI version (not a {precision} build)")
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.progdistill_sgd.argtypes = [p, p, p, p, p, p, p, i64, i64, i64, i64, i64, ctypes.c_int]
     lib.progdistill_sgd.restype = ctypes.c_int
     return lib
 
 
-def _library() -> ctypes.CDLL:
-    global _lib, _error
+def _library(target: str | None = None, precision: str = "float32") -> ctypes.CDLL:
+    key = (target or default_target(), precision)
     with _lock:
-        if _lib is None and _error is None:
+        if key not in _libs and key not in _errors:
             try:
-                _lib = load(build())
+                _libs[key] = load(build(target=key[0], precision=precision), precision)
             except Exception as exc:  # noqa: BLE001 - any failure means "use the torch backend"
-                _error = f"{type(exc).__name__}: {exc}"
-                log.warning("compiled SGD kernel unavailable, falling back to torch (%s)", _error)
-        if _lib is None:
-            raise KernelUnavailable(f"compiled SGD kernel unavailable: {_error}")
-        return _lib
+                _errors[key] = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "compiled SGD kernel %s unavailable, falling back to torch (%s)", key, _errors[key]
+                )
+        if key not in _libs:
+            raise KernelUnavailable(f"compiled SGD kernel unavailable: {_errors[key]}")
+        return _libs[key]
 
 
-def available() -> bool:
+def available(target: str | None = None, precision: str = "float32") -> bool:
     """Whether the compiled kernel builds and loads here. Cached; never raises."""
     try:
-        _library()
+        _library(target, precision)
         return True
     except Exception:  # noqa: BLE001
         return False
+
+
+def unavailable_reason(target: str | None = None, precision: str = "float32") -> str | None:
+    """Why available() is False (None when it is True)."""
+    if available(target, precision):
+        return None
+    return _errors.get((target or default_target(), precision), "unknown")
 
 
 def _check(t: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[int, ...]) -> None:
@@ -158,12 +184,16 @@ def _check(t: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[int, ...
 
 
 class CompiledBackend:
-    """The C loop of csrc/sgd.c: same contract and results (to float rounding) as engine.TorchBackend."""
+    """The C loop of csrc/sgd.c: same contract and results (to float rounding) as engine.TorchBackend.
+    ``target``: see the module docstring (None: default_target()); ``precision`` float64 is for tests."""
 
     name = "compiled"
 
-    def __init__(self) -> None:
-        self._lib = _library()
+    def __init__(self, target: str | None = None, precision: str = "float32", lib: ctypes.CDLL | None = None):
+        self.target = target or default_target()
+        self.precision = precision
+        self._lib = lib or _library(self.target, precision)  # lib: a load()ed build of other flags (tests)
+        self._dtype = PRECISIONS[precision][0]
 
     def run_steps(self, params: MLPParams, X: torch.Tensor, Q: torch.Tensor, lr: torch.Tensor) -> None:
         W1t, b1, W2, b2 = params.tensors()
@@ -174,14 +204,14 @@ class CompiledBackend:
         if not isinstance(X, torch.Tensor) or X.dim() != 3:
             raise ValueError(f"compiled backend: X must be an (R, K, n) int8 tensor, got {X!r:.80}")
         K = X.shape[1]
-        f32 = torch.float32
+        dt = self._dtype  # float32, or float64 for the double build
         for t, name, shape in (
             (W1t, "W1t", (R, n, m)),
             (b1, "b1", (R, m)),
             (W2, "W2", (R, C, m)),
             (b2, "b2", (R, C)),
         ):
-            _check(t, f"params.{name}", f32, shape)
+            _check(t, f"params.{name}", dt, shape)
         _check(X, "X", torch.int8, (R, K, n))
         if not isinstance(Q, torch.Tensor) or not Q.is_floating_point():
             raise TypeError("compiled backend: Q must be a floating-point tensor")
@@ -196,8 +226,8 @@ class CompiledBackend:
         orig = (W1t, b1, W2, b2)
         work = [t.detach().contiguous() for t in orig]
         Xc = X.contiguous()
-        Qc = Q.detach().to(f32).contiguous()
-        lrc = lr.detach().to(f32).contiguous()
+        Qc = Q.detach().to(dt).contiguous()
+        lrc = lr.detach().to(dt).contiguous()
         err = self._lib.progdistill_sgd(
             *(t.data_ptr() for t in work),
             Xc.data_ptr(),

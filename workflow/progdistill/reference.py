@@ -24,7 +24,7 @@ class MLP(nn.Module):
 
 
 def mlp_from_params(params: MLPParams, run: int) -> MLP:
-    model = MLP(params.n, params.width, params.num_classes).to(params.W1t.device)
+    model = MLP(params.n, params.width, params.num_classes).to(params.W1t.device, params.W1t.dtype)
     with torch.no_grad():
         model.fc1.weight.copy_(params.W1t[run].t())
         model.fc1.bias.copy_(params.b1[run])

@@ -16,6 +16,12 @@
  * not depend on the thread count, the other runs, pointer alignment or how the K steps are split into
  * calls (the dot products use a fixed 16-lane split rather than a compiler reduction). Results are
  * therefore bit-identical across chunkings and run groupings. Do not build with -ffast-math.
+ *
+ * Build variants (kernel.py picks the flags):
+ *   -DPD_DOUBLE        every float of the contract is a double (tests: exact comparisons with float64 torch)
+ *   -DPD_PORTABLE_EXP  exp from a fixed polynomial instead of libm's expf, whose CPU-specific variants (FMA or
+ *                      not) can round differently; with -ffp-contract=off the results then depend on neither
+ *                      the vector width nor the CPU (the portable build)
  */
 #include <math.h>
 #include <stdint.h>
@@ -25,16 +31,47 @@
 #define TILE 512 /* hidden units per tile of the fused W1 pass: pre+dh tiles = 4 KiB in L1 */
 #define LANES 16 /* independent partial sums of a dot product (one AVX-512 vector, two AVX2) */
 
-int progdistill_sgd_abi(void) { return 1; }
+#ifdef PD_DOUBLE
+typedef double real;
+#define PD_ABI 2
+#else
+typedef float real;
+#define PD_ABI 1
+#endif
+
+#ifdef PD_PORTABLE_EXP
+/* e^x for x <= 0 (max-subtracted logits): x = k ln2 + r, |r| <= ln2/2, degree-13 Taylor polynomial of e^r in
+ * double (relative error < 1e-16 before the final rounding), scaled by 2^k. Plain IEEE operations only. */
+static real pd_exp(real xr) {
+    const double x = (double)xr;
+    if (x != x) return xr; /* NaN passes through, as in expf */
+    if (x < -745.0) return (real)0;
+    const double k = nearbyint(x * 1.4426950408889634);
+    const double r = (x - k * 0.693145751953125) - k * 1.4286068203094172321e-06;
+    double p = 1.0 / 6227020800.0;
+    static const double c[13] = {1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0,
+                                 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0,
+                                 1.0 / 6.0, 0.5, 1.0, 1.0};
+    for (int i = 0; i < 13; i++) p = p * r + c[i];
+    return (real)ldexp(p, (int)k);
+}
+#define EXP pd_exp
+#elif defined(PD_DOUBLE)
+#define EXP exp
+#else
+#define EXP expf
+#endif
+
+int progdistill_sgd_abi(void) { return PD_ABI; }
 
 /* sum_j a[j] * b[j] with a fixed summation order (vectorisable without -ffast-math). */
-static float dot(const float *restrict a, const float *restrict b, int64_t m) {
-    float acc[LANES];
+static real dot(const real *restrict a, const real *restrict b, int64_t m) {
+    real acc[LANES];
     for (int k = 0; k < LANES; k++) acc[k] = 0.0f;
     int64_t j = 0;
     for (; j + LANES <= m; j += LANES)
         for (int k = 0; k < LANES; k++) acc[k] += a[j + k] * b[j + k];
-    float tail = 0.0f;
+    real tail = 0.0f;
     for (; j < m; j++) tail += a[j] * b[j];
     for (int w = LANES / 2; w > 0; w >>= 1)
         for (int k = 0; k < w; k++) acc[k] += acc[k + w];
@@ -42,39 +79,39 @@ static float dot(const float *restrict a, const float *restrict b, int64_t m) {
 }
 
 /* pre[j0:j0+len] = b1 + sum_i x[i] * W1t[i, j0:j0+len]   (i ascending) */
-static void forward_tile(float *restrict p, const float *restrict b1, const float *restrict W1t,
+static void forward_tile(real *restrict p, const real *restrict b1, const real *restrict W1t,
                          const int8_t *restrict x, int64_t n, int64_t m, int64_t len) {
     for (int64_t j = 0; j < len; j++) p[j] = b1[j];
     for (int64_t i = 0; i < n; i++) {
-        const float s = (float)x[i];
-        const float *restrict w = W1t + i * m;
+        const real s = (real)x[i];
+        const real *restrict w = W1t + i * m;
         for (int64_t j = 0; j < len; j++) p[j] += s * w[j];
     }
 }
 
 /* W1t[i, tile] += (-lr * x[i]) * dh[tile] for all i; if xn, also pre[tile] = b1 + sum_i xn[i] * W1t_new[i]
  * in the same pass (same operation order as forward_tile, so a chunk boundary changes nothing). */
-static void update_tile(float *restrict W1t, float *restrict p, const float *restrict d,
-                        const float *restrict b1, const int8_t *restrict x, const int8_t *restrict xn,
-                        float neg_lr, int64_t n, int64_t m, int64_t len) {
+static void update_tile(real *restrict W1t, real *restrict p, const real *restrict d,
+                        const real *restrict b1, const int8_t *restrict x, const int8_t *restrict xn,
+                        real neg_lr, int64_t n, int64_t m, int64_t len) {
     if (xn) {
         for (int64_t j = 0; j < len; j++) p[j] = b1[j];
         for (int64_t i = 0; i < n; i++) {
-            const float c = (float)x[i] * neg_lr;
-            const float s = (float)xn[i];
-            float *restrict w = W1t + i * m;
+            const real c = (real)x[i] * neg_lr;
+            const real s = (real)xn[i];
+            real *restrict w = W1t + i * m;
             for (int64_t j = 0; j < len; j++) {
-                const float v = w[j] + c * d[j];
+                const real v = w[j] + c * d[j];
                 w[j] = v;
                 p[j] += s * v;
             }
         }
     } else {
         for (int64_t i = 0; i < n; i++) {
-            const float c = (float)x[i] * neg_lr;
-            float *restrict w = W1t + i * m;
+            const real c = (real)x[i] * neg_lr;
+            real *restrict w = W1t + i * m;
             for (int64_t j = 0; j < len; j++) {
-                const float v = w[j] + c * d[j];
+                const real v = w[j] + c * d[j];
                 w[j] = v;
             }
         }
@@ -82,14 +119,14 @@ static void update_tile(float *restrict W1t, float *restrict p, const float *res
 }
 
 /* K steps of one run. ws: 3*m + C floats of scratch. */
-static void run_one(float *restrict W1t, float *restrict b1, float *restrict W2, float *restrict b2,
-                    const int8_t *restrict X, const float *restrict Q, float lr, int64_t K, int64_t n,
-                    int64_t m, int64_t C, float *restrict ws) {
-    float *restrict pre = ws;
-    float *restrict h = ws + m;
-    float *restrict dh = ws + 2 * m;
-    float *restrict g = ws + 3 * m;
-    const float neg_lr = -lr;
+static void run_one(real *restrict W1t, real *restrict b1, real *restrict W2, real *restrict b2,
+                    const int8_t *restrict X, const real *restrict Q, real lr, int64_t K, int64_t n,
+                    int64_t m, int64_t C, real *restrict ws) {
+    real *restrict pre = ws;
+    real *restrict h = ws + m;
+    real *restrict dh = ws + 2 * m;
+    real *restrict g = ws + 3 * m;
+    const real neg_lr = -lr;
 
     for (int64_t j0 = 0; j0 < m; j0 += TILE) {
         const int64_t len = m - j0 < TILE ? m - j0 : TILE;
@@ -98,29 +135,29 @@ static void run_one(float *restrict W1t, float *restrict b1, float *restrict W2,
 
     for (int64_t t = 0; t < K; t++) {
         const int8_t *restrict x = X + t * n;
-        const float *restrict q = Q + t * C;
+        const real *restrict q = Q + t * C;
 
         /* relu; NaN passes through as in torch.relu */
         for (int64_t j = 0; j < m; j++) h[j] = pre[j] < 0.0f ? 0.0f : pre[j];
 
         /* logits and softmax (max-subtracted), g = softmax - q */
-        float mx = -INFINITY;
+        real mx = -INFINITY;
         for (int64_t c = 0; c < C; c++) {
             g[c] = b2[c] + dot(W2 + c * m, h, m);
             if (g[c] > mx) mx = g[c];
         }
-        float sum = 0.0f;
+        real sum = 0.0f;
         for (int64_t c = 0; c < C; c++) {
-            g[c] = expf(g[c] - mx);
+            g[c] = EXP(g[c] - mx);
             sum += g[c];
         }
         for (int64_t c = 0; c < C; c++) g[c] = g[c] / sum - q[c];
 
         /* dh = W2^T g with the old W2, then W2 -= lr g h^T, in one pass per class */
         for (int64_t c = 0; c < C; c++) {
-            const float gc = g[c];
-            const float a = gc * neg_lr;
-            float *restrict w = W2 + c * m;
+            const real gc = g[c];
+            const real a = gc * neg_lr;
+            real *restrict w = W2 + c * m;
             if (c == 0) {
                 for (int64_t j = 0; j < m; j++) {
                     dh[j] = gc * w[j];
@@ -148,16 +185,16 @@ static void run_one(float *restrict W1t, float *restrict b1, float *restrict W2,
 }
 
 /* Returns 0 on success, 1 if scratch memory could not be allocated (that run is left untouched). */
-int progdistill_sgd(float *W1t, float *b1, float *W2, float *b2, const int8_t *X, const float *Q,
-                    const float *lr, int64_t R, int64_t K, int64_t n, int64_t m, int64_t C, int threads) {
+int progdistill_sgd(real *W1t, real *b1, real *W2, real *b2, const int8_t *X, const real *Q,
+                    const real *lr, int64_t R, int64_t K, int64_t n, int64_t m, int64_t C, int threads) {
     int err = 0;
     if (R <= 0 || K <= 0) return 0;
     if (threads < 1) threads = 1;
     if (threads > R) threads = (int)R;
-    const size_t ws_bytes = ((size_t)(3 * m + C) * sizeof(float) + 63) / 64 * 64;
+    const size_t ws_bytes = ((size_t)(3 * m + C) * sizeof(real) + 63) / 64 * 64;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : err)
     for (int64_t r = 0; r < R; r++) {
-        float *ws = aligned_alloc(64, ws_bytes);
+        real *ws = aligned_alloc(64, ws_bytes);
         if (!ws) {
             err |= 1;
             continue;
