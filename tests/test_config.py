@@ -88,11 +88,31 @@ def test_bad_config_is_rejected_with_a_clear_message(name, mutate, message):
     assert message in str(err.value)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_without_gpu_is_rejected():
+def test_cuda_is_accepted_on_a_machine_without_a_gpu():
+    """The DAG is often built on a GPU-less login node for GPU nodes: device cuda is checked in the job."""
     cfg = copy.deepcopy(SMOKE)
     cfg["device"] = "cuda"
-    with pytest.raises(C.ConfigError, match="no CUDA device is available"):
+    assert C.validate_config(cfg)["device"] == "cuda"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_cuda_job_on_a_node_without_a_gpu_fails_clearly():
+    from progdistill.engine import resolve_device
+
+    for name in ("cuda", "cuda:1"):
+        with pytest.raises(RuntimeError, match=r"has no usable CUDA device .* run this job on a GPU node"):
+            resolve_device(name)
+    assert resolve_device("auto").type == "cpu"
+
+
+def test_per_rule_placement_needs_device_auto():
+    cfg = copy.deepcopy(SMOKE)
+    cfg["device"] = "cpu"
+    cfg["placement"] = {"students": "gpu"}
+    with pytest.raises(C.ConfigError, match=r"placement = \{'students': 'gpu'\} with device = 'cpu'"):
+        C.validate_config(cfg)
+    cfg["placement"] = {"students": "fast"}
+    with pytest.raises(C.ConfigError, match="placement.students"):
         C.validate_config(cfg)
 
 

@@ -1,6 +1,6 @@
-"""The configuration the GPU-scheduling tests run: the smoke configuration with `device: auto`, so the
-training rules declare gpu=1 (inside a job they fall back to the CPU when no CUDA works), reduced to its
-sparse-parity experiment, which exercises every rule, to keep the run short.
+"""The configuration the GPU-scheduling tests run: the smoke configuration with `device: auto` and the
+training rules placed on the GPU, so they declare gpu=1 (inside a job they fall back to the CPU when no
+CUDA works), reduced to its sparse-parity experiment, which exercises every rule, to keep the run short.
 
 Usage: derive_config.py SMOKE_YAML OUT_YAML (also imported by tests/test_gpu_resources.py)."""
 
@@ -11,7 +11,8 @@ import yaml
 
 
 def gpu_smoke_config(smoke: dict) -> dict:
-    cfg = dict(smoke, device="auto")
+    # The cost model would keep these tiny jobs on the CPU: force the training rules onto the GPU.
+    cfg = dict(smoke, device="auto", placement={"teacher": "gpu", "students": "gpu"})
     keep = (cfg.get("figures") or {}).get("parity", "parity")
     cfg["experiments"] = {keep: smoke["experiments"][keep]}
     return cfg

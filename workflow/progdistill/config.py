@@ -173,12 +173,17 @@ def theory_problems(cfg: dict) -> list[str]:
 def semantic_problems(cfg: dict) -> list[str]:
     """Checks a schema cannot express. Each message: key, value, what is valid."""
     out: list[str] = []
+    # device: cuda is not checked here: the DAG is often built on a machine without a GPU (a SLURM login
+    # node) for jobs that run on GPU nodes; a job whose node has none fails (engine.resolve_device).
     dev = cfg.get("device", "auto")
-    if dev.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            out.append(f"device = {dev!r}: no CUDA device is available on this machine; use 'auto' or 'cpu'")
+    forced = {
+        r: v for r, v in (cfg.get("placement") or {}).items() if r in ("teacher", "students") and v != "auto"
+    }
+    if forced and dev != "auto":
+        out.append(
+            f"placement = {forced} with device = {dev!r}: per-rule placement applies to device 'auto' only "
+            "(device 'cpu' or 'cuda' already forces every job); valid: device: auto, or drop the override"
+        )
     for name, exp in cfg["experiments"].items():
         k = f"experiments.{name}"
         out += _task_problems(k + ".task", exp["task"])
@@ -410,6 +415,16 @@ def seeds_for(exp_name: str) -> dict:
 
 def teacher_seeds(exp_name: str, seed: int) -> tuple[int, int]:
     return derive_seed(exp_name, "teacher-init", seed), derive_seed(exp_name, "teacher-stream", seed)
+
+
+def student_cells(exp: dict) -> list[tuple[str, int]]:
+    """(strategy, width) of every students job: each strategy at the student widths, plus CE at the
+    scaling sweep's widths."""
+    cells = [(st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]]
+    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
+    if "scaling" in exp and ce:
+        cells += [(ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells]
+    return cells
 
 
 def student_seeds(exp_name: str, width: int, seed: int) -> tuple[int, int]:

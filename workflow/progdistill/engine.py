@@ -12,6 +12,8 @@ Callers never see which backend runs; a compiled kernel replaces the torch loop 
 from __future__ import annotations
 
 import logging
+import os
+import platform
 
 import torch
 
@@ -78,18 +80,33 @@ def get_backend(name: str, device: torch.device, kernel_target: str | None = Non
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when a GPU really works, else CPU. 'cuda' without a working GPU is an error."""
+    """'auto' -> a CUDA device when a GPU really works, else the CPU. 'cuda' without a working GPU is an
+    error, raised here, in the job, so a DAG built on a GPU-less node can still send jobs to GPU nodes.
+    'auto' and 'cuda' take a free device of the machine (progdistill.gpus); 'cuda:N' uses device N."""
     if name == "auto":
         if torch.cuda.is_available():
             try:
                 torch.zeros(1, device="cuda")
-                return torch.device("cuda")
+                return _gpu_slot()
             except RuntimeError as exc:  # e.g. a scheduler's fake GPU: CUDA_VISIBLE_DEVICES but no driver
                 log.warning("CUDA reported available but unusable (%s); falling back to CPU", exc)
         log.info("device auto: no usable CUDA device, running on CPU")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was requested but no CUDA device is available; use 'auto' or 'cpu'")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        raise RuntimeError(
+            f"device: {name!r} was requested but this node ({platform.node()}) has no usable CUDA device "
+            f"(CUDA_VISIBLE_DEVICES={visible!r}, torch {torch.__version__}, CUDA build: "
+            f"{torch.version.cuda or 'none'}); run this job on a GPU node, or use device 'auto' or 'cpu'"
+        )
+    if name == "cuda":
+        return _gpu_slot()
+    if name != "cpu" and not name.startswith("cuda:"):
         raise ValueError(f"device: unknown device {name!r}; valid: 'auto', 'cpu', 'cuda', 'cuda:N'")
     return torch.device(name)
+
+
+def _gpu_slot() -> torch.device:
+    from .gpus import acquire
+
+    return torch.device("cuda", acquire(torch.cuda.device_count()))

@@ -10,7 +10,7 @@ A training job is online SGD with batch size 1: ``steps`` sequential steps of ``
 together (a teacher job trains one run; a students job trains ``len(lrs) * len(seeds)`` runs at once).
 Its time is steps x runs / throughput, with throughputs measured on this project's engine:
 
-CPU, one thread (``device: cpu``)
+CPU, one thread
     * compiled C kernel (backend ``auto``/``compiled``): ~1.2M model-steps/s at width 100, ~160k at
       width 1000 and ~50k for a width-2000 teacher, i.e. about ``1e8 / width`` model-steps/s (that
       formula matches the slowest measurement and undershoots the others: it is conservative);
@@ -25,16 +25,23 @@ CPU, one thread (``device: cpu``)
       width-2000 teacher, scaling as 1 / width (``FORWARD_CPU / width`` samples/s). A students job that
       distils computes targets once per data stream (one per seed), so ``steps * len(seeds)`` samples.
 
-GPU (any other ``device``: training rules then declare ``gpu=1`` and run on it; paper configuration)
-    * teacher: ~20k steps/s for a width-50000 teacher (conservative); at smaller widths the step is
-      bound by kernel launches, so no faster is assumed; wider teachers scale as 1 / width.
-    * students: ~10k batched steps/s (all runs of the job together, targets and evaluation included)
-      for the paper's 9 runs at width <= 1000; more work per step (runs x width) scales it down.
+GPU (jobs placed there: progdistill.placement) -- ASSUMED, NOT MEASURED: no GPU has been available to this
+project. Until ``make bench-gpu`` has written ``results/bench/engine_cuda.json`` (``CostModel``), the model
+uses these published orders of magnitude (../shared/notes/gpu-and-authors-code.md):
+    * one batched step of a job's runs costs the larger of a launch-bound floor, 1e-4 s (~15 kernel
+      launches of 5-10 us plus Python: ~10k steps/s whatever the width), and ``runs * width / GPU_WORK``
+      seconds, with GPU_WORK = 20k steps/s x width 50000 (so a width-50000 teacher is launch-bound too);
+    * teacher forward passes: ``GPU_FORWARD / width`` samples/s (5e6 samples/s at width 50000).
+A bench file replaces them with measurements: the floor is the fastest measured iteration of the torch
+backend (runs / model-steps/s), GPU_WORK the model-steps/s x width of its timing with the most work
+(runs x width), GPU_FORWARD the blocked teacher-target rate x its width (records ``torch`` and
+``teacher_targets_blocked``; format in ``progdistill.bench``).
 
 The estimate is ``STARTUP_S + SAFETY * compute`` seconds, in whole minutes, at least ``MIN_RUNTIME``
 minutes, times the attempt: a job that hit its time limit is retried (``--retries``) with twice, then
-three times the time. So the paper teacher asks for 26 min and a paper students job for 51 min on a
-GPU; the default configuration's jobs, and the smoke ones, ask for the minimum.
+three times the time. Each job is estimated on the side it is placed on (progdistill.placement). So, with
+the assumed GPU figures, the paper teacher asks for 52 min on a GPU, a paper CE students job at width 100
+for 10 min on a CPU core; the default configuration's jobs, and the smoke ones, ask for the minimum.
 
 Memory
 ------
@@ -52,7 +59,10 @@ or ``--set-resources students:mem_mb=16000``.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from dataclasses import dataclass
 
 # --- measured throughputs (see the module docstring) ------------------------------------------------
 CPU_STEP_WORK = 1.0e8  # compiled kernel: model-steps/s x width (width 2000: 50k steps/s)
@@ -62,10 +72,11 @@ TORCH_CPU_WORK = 1.8e5 * 100  # batched torch on CPU: model-steps/s x width when
 CACHE_BYTES = 8 * 2**20  # parameters of one run that still fit in the CPU caches
 MEM_BW = 2.0e10  # bytes/s of memory bandwidth one thread gets, for steps beyond the caches
 FORWARD_CPU = 1.36e5 * 2000  # teacher forward on CPU: samples/s x width
-GPU_TEACHER_STEPS = 2.0e4  # steps/s of a width-50000 teacher on a GPU (conservative)
-GPU_TEACHER_WIDTH = 50000
-GPU_STUDENT_STEPS = 1.0e4  # batched student steps/s on a GPU (all runs together)
-GPU_STUDENT_WORK = 9 * 1000  # the runs x width that rate was assumed for (paper: 9 runs, width 1000)
+# --- ASSUMED GPU throughputs (not measured here; make bench-gpu replaces them, see CostModel) ----------
+GPU_STEP_FLOOR_S = 1.0e-4  # seconds per batched step when launch-bound (~10k steps/s)
+GPU_WORK = 2.0e4 * 50000  # model-steps/s x width when compute-bound (20k steps/s at width 50000)
+GPU_FORWARD = 5.0e6 * 50000  # teacher forward: samples/s x width
+GPU_BENCH = "results/bench/engine_cuda.json"  # written by `make bench-gpu`
 
 # --- margins -------------------------------------------------------------------------------------
 STARTUP_S = 60  # interpreter + torch import, kernel compile or CUDA init, reading checkpoints
@@ -77,8 +88,46 @@ FORWARD_BLOCK = 4096  # samples per block of progdistill.model.forward
 TEACHER_CACHE = 4  # checkpoints kept by progdistill.training.TeacherBank
 
 
+@dataclass(frozen=True)
+class CostModel:
+    """The GPU side of the cost model (the CPU side is the measured constants above)."""
+
+    gpu_step_floor_s: float = GPU_STEP_FLOOR_S
+    gpu_work: float = GPU_WORK
+    gpu_forward: float = GPU_FORWARD
+    gpu_source: str = "assumed (no make bench-gpu results)"
+
+    @classmethod
+    def from_bench(cls, path: str) -> CostModel:
+        """From ``make bench-gpu``'s JSON: a list of records with impl, width, runs, model_steps_per_s."""
+        with open(path) as fh:
+            records = json.load(fh)
+
+        def rated(impl):
+            return [r for r in records if r.get("impl") == impl and (r.get("model_steps_per_s") or 0) > 0]
+
+        torch_recs, fwd = rated("torch"), rated("teacher_targets_blocked")
+        if not torch_recs:
+            raise ValueError(f"{path}: no 'torch' records with model_steps_per_s (run make bench-gpu)")
+        busiest = max(torch_recs, key=lambda r: r["runs"] * r["width"])  # the most compute-bound timing
+        return cls(
+            gpu_step_floor_s=min(r["runs"] / r["model_steps_per_s"] for r in torch_recs),
+            gpu_work=busiest["model_steps_per_s"] * busiest["width"],
+            gpu_forward=max(r["model_steps_per_s"] * r["width"] for r in fwd) if fwd else GPU_FORWARD,
+            gpu_source=f"measured ({path})" + ("" if fwd else "; teacher forward assumed"),
+        )
+
+    @classmethod
+    def load(cls, cfg: dict) -> CostModel:
+        path = (cfg.get("placement") or {}).get("gpu_bench", GPU_BENCH)
+        return cls.from_bench(path) if path and os.path.exists(path) else cls()
+
+    def gpu_step_s(self, runs: int, width: int) -> float:
+        return max(self.gpu_step_floor_s, runs * width / self.gpu_work)
+
+
 def uses_gpu(cfg: dict) -> bool:
-    """Training jobs run on (and ask for) a GPU unless the configuration pins them to the CPU."""
+    """Whether any training job may run on a GPU (device is not pinned to the CPU)."""
     return cfg["device"] != "cpu"
 
 
@@ -115,44 +164,78 @@ def _cpu_train_s(cfg: dict, exp: dict, steps: int, runs: int, width: int) -> flo
     return steps * runs * max(1 / min(CPU_MAX_STEPS, CPU_STEP_WORK / width), memory_s)
 
 
+def _eval_samples(exp: dict, steps: int, runs: int) -> int:
+    return (steps // exp["eval_every"] + 2) * exp["heldout"] * runs
+
+
 def _cpu_eval_s(exp: dict, steps: int, runs: int, width: int) -> float:
-    evals = steps // exp["eval_every"] + 2
-    return evals * exp["heldout"] * runs / (FORWARD_CPU / width)
+    return _eval_samples(exp, steps, runs) / (FORWARD_CPU / width)
 
 
 def _minutes(compute_s: float, attempt: int) -> int:
     return max(MIN_RUNTIME, math.ceil((STARTUP_S + SAFETY * compute_s) / 60)) * max(1, attempt)
 
 
-def teacher_compute_s(cfg: dict, exp: dict) -> float:
-    """Seconds of compute of one teacher job (one run)."""
+def teacher_compute_s(cfg: dict, exp: dict, side: str | None = None, model: CostModel | None = None) -> float:
+    """Seconds of compute of one teacher job (one run) on ``side`` ('cpu' or 'gpu'; None: 'gpu' unless the
+    device is pinned to the CPU)."""
+    side = side or ("gpu" if uses_gpu(cfg) else "cpu")
     t = exp["teacher"]
     steps, width = t["steps"], t["width"]
-    if uses_gpu(cfg):
-        return steps / (GPU_TEACHER_STEPS * min(1.0, GPU_TEACHER_WIDTH / width))
+    if side == "gpu":
+        model = model or CostModel.load(cfg)
+        return steps * model.gpu_step_s(1, width) + _eval_samples(exp, steps, 1) * width / model.gpu_forward
     return _cpu_train_s(cfg, exp, steps, 1, width) + _cpu_eval_s(exp, steps, 1, width)
 
 
-def students_compute_s(cfg: dict, exp: dict, strategy: str, width: int) -> float:
-    """Seconds of compute of one students job: every LR x seed of one (strategy, width) cell."""
+def students_compute_s(
+    cfg: dict, exp: dict, strategy: str, width: int, side: str | None = None, model: CostModel | None = None
+) -> float:
+    """Seconds of compute of one students job: every LR x seed of one (strategy, width) cell, on ``side``."""
+    side = side or ("gpu" if uses_gpu(cfg) else "cpu")
     s = exp["students"]
     steps, runs = s["steps"], student_runs(exp)
-    if uses_gpu(cfg):
-        return steps / (GPU_STUDENT_STEPS * min(1.0, GPU_STUDENT_WORK / (runs * width)))
+    distil = _strategy(exp, strategy)["kind"] != "ce"  # teacher targets, one per data stream (seed)
+    targets = steps * len(s["seeds"]) * exp["teacher"]["width"] if distil else 0.0  # samples x width
+    if side == "gpu":
+        model = model or CostModel.load(cfg)
+        evals = _eval_samples(exp, steps, runs) * width
+        return steps * model.gpu_step_s(runs, width) + (evals + targets) / model.gpu_forward
     sec = _cpu_train_s(cfg, exp, steps, runs, width) + _cpu_eval_s(exp, steps, runs, width)
-    if _strategy(exp, strategy)["kind"] != "ce":  # distillation: teacher targets, one per data stream
-        sec += steps * len(s["seeds"]) / (FORWARD_CPU / exp["teacher"]["width"])
-    return sec
+    return sec + targets / FORWARD_CPU
 
 
-def teacher_runtime(cfg: dict, exp: dict, attempt: int = 1) -> int:
+def probe_compute_s(exp: dict) -> float:
+    """Seconds of one probe job (CPU only: numpy): the teacher's forward pass over the probe sample."""
+    return exp["probe"]["samples"] * exp["teacher"]["width"] / FORWARD_CPU
+
+
+def job_seconds(
+    cfg: dict, exp: dict, rule: str, model: CostModel, strategy: str | None = None, width: int | None = None
+) -> tuple[float, float]:
+    """(seconds on one CPU core, seconds on the GPU) of one job of ``rule``; inf where it cannot run."""
+    if rule == "teacher":
+        return teacher_compute_s(cfg, exp, "cpu"), teacher_compute_s(cfg, exp, "gpu", model)
+    if rule == "students":
+        return (
+            students_compute_s(cfg, exp, strategy, width, "cpu"),
+            students_compute_s(cfg, exp, strategy, width, "gpu", model),
+        )
+    if rule == "probe":
+        return probe_compute_s(exp), math.inf
+    raise ValueError(f"no cost model for rule {rule!r}")
+
+
+def teacher_runtime(cfg: dict, exp: dict, attempt: int = 1, side: str | None = None) -> int:
     """Wall time (minutes) to ask for one teacher job."""
-    return _minutes(teacher_compute_s(cfg, exp), attempt)
+    return _minutes(teacher_compute_s(cfg, exp, side), attempt)
 
 
-def students_runtime(cfg: dict, exp: dict, strategy: str, width: int, attempt: int = 1) -> int:
+def students_runtime(
+    cfg: dict, exp: dict, strategy: str, width: int, attempt: int = 1, side: str | None = None
+) -> int:
     """Wall time (minutes) to ask for one students job."""
-    return _minutes(students_compute_s(cfg, exp, strategy, width), attempt)
+    return _minutes(students_compute_s(cfg, exp, strategy, width, side), attempt)
 
 
 # ------------------------------------------------------------------------------------------- memory
@@ -171,18 +254,20 @@ def _train_bytes(cfg: dict, exp: dict, runs: int, width: int) -> float:
     return params + activations + samples
 
 
-def _mb(cfg: dict, nbytes: float, attempt: int) -> int:
-    base = BASE_MB["gpu" if uses_gpu(cfg) else "cpu"]
+def _mb(cfg: dict, nbytes: float, attempt: int, side: str | None = None) -> int:
+    base = BASE_MB[side or ("gpu" if uses_gpu(cfg) else "cpu")]
     mb = (base + nbytes / 2**20) * MEM_SAFETY * (1 + 0.5 * (max(1, attempt) - 1))
     return int(math.ceil(mb / 256) * 256)
 
 
-def teacher_mem_mb(cfg: dict, exp: dict, attempt: int = 1) -> int:
+def teacher_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str | None = None) -> int:
     """Host memory (MB) to ask for one teacher job."""
-    return _mb(cfg, _train_bytes(cfg, exp, 1, exp["teacher"]["width"]), attempt)
+    return _mb(cfg, _train_bytes(cfg, exp, 1, exp["teacher"]["width"]), attempt, side)
 
 
-def students_mem_mb(cfg: dict, exp: dict, strategy: str, width: int, attempt: int = 1) -> int:
+def students_mem_mb(
+    cfg: dict, exp: dict, strategy: str, width: int, attempt: int = 1, side: str | None = None
+) -> int:
     """Host memory (MB) to ask for one students job."""
     nbytes = _train_bytes(cfg, exp, student_runs(exp), width)
     if _strategy(exp, strategy)["kind"] != "ce":
@@ -190,4 +275,4 @@ def students_mem_mb(cfg: dict, exp: dict, strategy: str, width: int, attempt: in
         n, classes = exp["task"]["n"], num_classes(exp["task"])
         nbytes += TEACHER_CACHE * _param_floats(n, tw, classes) * 4
         nbytes += min(FORWARD_BLOCK, cfg["chunk"]) * tw * 4 * 2
-    return _mb(cfg, nbytes, attempt)
+    return _mb(cfg, nbytes, attempt, side)

@@ -22,16 +22,32 @@ from .tasks import make_task
 log = logging.getLogger(__name__)
 
 
-def setup(cfg: dict):
-    """Threads first (one is fastest for per-sample steps here), then device and backend."""
+def setup(cfg: dict, device: str | None = None):
+    """Threads first (one is fastest for per-sample steps here), then device and backend. ``device``: where
+    the workflow placed this job ('cpu', or the configured GPU device); None: the configuration's."""
     import torch
 
     from .engine import get_backend, resolve_device
+    from .portable import missing_settings
 
+    target = cfg.get("kernel_target", "native")
+    missing = missing_settings(target)
+    if missing:  # too late to set here: torch is loaded
+        log.warning(
+            "kernel_target: portable, but this process started without %s; results may still depend on "
+            "the CPU (the workflow sets them for its jobs)",
+            " ".join(f"{k}={v}" for k, v in missing.items()),
+        )
     torch.set_num_threads(cfg.get("threads", 1))
-    device = resolve_device(cfg.get("device", "auto"))
-    backend = get_backend(cfg.get("backend", "auto"), device)
-    log.info("device %s, backend %s, %d thread(s)", device, backend.name, torch.get_num_threads())
+    device = resolve_device(device or cfg.get("device", "auto"))
+    backend = get_backend(cfg.get("backend", "auto"), device, kernel_target=target)
+    log.info(
+        "device %s, backend %s (kernel target %s), %d thread(s)",
+        device,
+        backend.name,
+        target,
+        torch.get_num_threads(),
+    )
     return device, backend
 
 
@@ -53,16 +69,17 @@ def run_teacher(
     ckpt_dir: str,
     staging: str | None = None,
     state_path: str | None = None,
+    device: str | None = None,
 ) -> None:
     """Train one teacher (one LR x seed) with CE, saving a checkpoint every checkpoint_every steps.
 
     Checkpoints are written to ``staging`` while training (kept across a kill, for resume) and moved to
-    ``ckpt_dir`` when training is complete."""
+    ``ckpt_dir`` when training is complete. ``device``: the job's placement (see setup)."""
     from .training import RunSpec, train
 
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
-    device, backend = setup(cfg)
+    device, backend = setup(cfg, device)
     lr, seed = C.parse_teacher_id(tid)
     init_seed, stream_seed = C.teacher_seeds(exp_name, seed)
     t = exp["teacher"]
@@ -199,17 +216,19 @@ def run_students(
     state_path: str | None = None,
     selection_path: str | None = None,
     cache_dir: str | None = None,
+    device: str | None = None,
 ) -> None:
     """Train every LR x seed of one (strategy, width) cell at once in the engine.
 
     ``ckpt_dir_of(teacher_id, step)`` maps to the checkpoint file (the workflow's path layout);
     ``selection_path`` is the select_checkpoints output, needed by strategies that name e.g. 'transition';
-    ``cache_dir`` holds the experiment's teacher logits shared between jobs (config ``teacher_cache``)."""
+    ``cache_dir`` holds the experiment's teacher logits shared between jobs (config ``teacher_cache``);
+    ``device`` is the job's placement (see setup)."""
     from .training import RunSpec, TeacherBank, train
 
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
-    device, backend = setup(cfg)
+    device, backend = setup(cfg, device)
     st = C.strategy(exp, strategy_name)
     with open(selected_path) as fh:
         tid = json.load(fh)["teacher"]

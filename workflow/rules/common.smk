@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -10,12 +11,14 @@ min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
 from progdistill import config as pdc  # noqa: E402
+from progdistill import portable as pdp  # noqa: E402
 from progdistill.figures import (  # noqa: E402
     CAPTIONS,
     HIERARCHICAL_FIGURES,
     PARITY_FIGURES,
     figure_kind,
 )
+from progdistill import placement as pdpl  # noqa: E402
 from progdistill import resources as pdr  # noqa: E402
 from progdistill import theory as pdt  # noqa: E402
 from progdistill.theory_figures import CAPTIONS as THEORY_CAPTIONS  # noqa: E402
@@ -29,11 +32,17 @@ except pdc.ConfigError as err:
 config.clear()
 config.update(_validated)
 
+# kernel_target: portable makes every job's arithmetic CPU-independent. The libraries read these variables
+# when they load, so they go into the environment every job (script subprocess) starts with.
+if config["kernel_target"] == "portable":
+    os.environ.update(pdp.environment())
+
 RES = "results"
 EXPS = config["experiments"]
 ENV = "../../envs/progdistill.yaml"
-# Training rules declare a GPU whenever they would use one, so `--resources gpu=1` admits one at a time.
-TRAIN_GPU = 0 if config["device"] == "cpu" else 1
+# Where each training job runs (progdistill.placement: device, placement, the cost model). Decided here,
+# from the configuration alone, so a GPU-less login node plans GPU jobs as a GPU node would.
+COST = pdr.CostModel.load(config)
 
 
 wildcard_constraints:
@@ -73,18 +82,7 @@ def probe_tables(exp_name):
 
 
 def student_cells(exp_name):
-    """(strategy, width) of every student job: each strategy at the student widths, plus CE at the
-    scaling sweep's widths."""
-    exp = EXPS[exp_name]
-    cells = [
-        (st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]
-    ]
-    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
-    if "scaling" in exp and ce:
-        cells += [
-            (ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells
-        ]
-    return cells
+    return pdc.student_cells(EXPS[exp_name])
 
 
 def curve_tables(exp_name):
@@ -106,28 +104,59 @@ def selection_input(wc):
     return checkpoints.select_checkpoints.get(exp=wc.exp).output
 
 
-# Scheduler requests of the training jobs, scaled with their steps and width (progdistill/resources.py
-# says how); a retry (--retries) asks for more. Override with --set-resources teacher:runtime=MINUTES.
+# Placement of the training jobs: `resources: gpu` and the device each job runs on follow it, so the dry
+# run shows which jobs hold the GPU.
+def teacher_side(wildcards):
+    return pdpl.side_of(config, EXPS[wildcards.exp], "teacher", COST)
+
+
+def students_side(wildcards):
+    exp = EXPS[wildcards.exp]
+    width = int(wildcards.width)
+    return pdpl.side_of(config, exp, "students", COST, wildcards.strategy, width)
+
+
+def teacher_gpu(wildcards):
+    return int(teacher_side(wildcards) == "gpu")
+
+
+def students_gpu(wildcards):
+    return int(students_side(wildcards) == "gpu")
+
+
+def teacher_device(wildcards):
+    return pdpl.job_device(config, teacher_side(wildcards))
+
+
+def students_device(wildcards):
+    return pdpl.job_device(config, students_side(wildcards))
+
+
+# Scheduler requests of the training jobs, scaled with their steps and width on the side they run
+# (progdistill/resources.py says how); a retry (--retries) asks for more. Override with
+# --set-resources teacher:runtime=MINUTES.
 def teacher_runtime(wildcards, attempt):
-    return pdr.teacher_runtime(config, EXPS[wildcards.exp], attempt)
+    exp = EXPS[wildcards.exp]
+    return pdr.teacher_runtime(config, exp, attempt, teacher_side(wildcards))
 
 
 def teacher_mem_mb(wildcards, attempt):
-    return pdr.teacher_mem_mb(config, EXPS[wildcards.exp], attempt)
+    exp = EXPS[wildcards.exp]
+    return pdr.teacher_mem_mb(config, exp, attempt, teacher_side(wildcards))
 
 
 def students_runtime(wildcards, attempt):
     exp = EXPS[wildcards.exp]
-    return pdr.students_runtime(
-        config, exp, wildcards.strategy, int(wildcards.width), attempt
-    )
+    side = students_side(wildcards)
+    width = int(wildcards.width)
+    return pdr.students_runtime(config, exp, wildcards.strategy, width, attempt, side)
 
 
 def students_mem_mb(wildcards, attempt):
     exp = EXPS[wildcards.exp]
-    return pdr.students_mem_mb(
-        config, exp, wildcards.strategy, int(wildcards.width), attempt
-    )
+    side = students_side(wildcards)
+    width = int(wildcards.width)
+    return pdr.students_mem_mb(config, exp, wildcards.strategy, width, attempt, side)
 
 
 def figure_names():

@@ -14,10 +14,11 @@ rule students:
         ENV
     threads: config["threads"]
     resources:
-        gpu=TRAIN_GPU,
+        gpu=students_gpu,
         runtime=students_runtime,
         mem_mb=students_mem_mb,
     params:
+        device=students_device,
         state=f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt",
         teachers=lambda wc: f"{RES}/{wc.exp}/teacher",
         # Teacher logits shared by the experiment's student jobs (config teacher_cache).

@@ -9,10 +9,11 @@ rule teacher:
         ENV
     threads: config["threads"]
     resources:
-        gpu=TRAIN_GPU,
+        gpu=teacher_gpu,
         runtime=teacher_runtime,
         mem_mb=teacher_mem_mb,
     params:
+        device=teacher_device,
         # Outside the outputs: Snakemake deletes an incomplete job's outputs before rerunning it.
         state=f"{RES}/{{exp}}/teacher/{{tid}}/resume.pt",
         staging=f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints.partial",

@@ -13,4 +13,5 @@ study.run_students(
     state_path=sm.params.state,
     selection_path=sm.input.selection[0] if sm.input.selection else None,
     cache_dir=sm.params.cache,
+    device=sm.params.device,
 )

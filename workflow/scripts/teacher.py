@@ -11,4 +11,5 @@ study.run_teacher(
     sm.output.checkpoints,
     staging=sm.params.staging,
     state_path=sm.params.state,
+    device=sm.params.device,
 )
