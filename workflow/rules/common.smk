@@ -9,16 +9,11 @@ min_version("9.0")
 # The package is importable even without `pip install -e .` (e.g. a bare `--sdm conda` checkout).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
+# Every path template, target list and the figure registry live in progdistill.layout (standard library
+# only): evaluating the DAG, on each cluster job too, loads neither matplotlib nor seaborn nor torch.
 from progdistill import config as pdc  # noqa: E402
-from progdistill.figures import (  # noqa: E402
-    CAPTIONS,
-    HIERARCHICAL_FIGURES,
-    PARITY_FIGURES,
-    figure_kind,
-)
+from progdistill import layout as L  # noqa: E402
 from progdistill import resources as pdr  # noqa: E402
-from progdistill import theory as pdt  # noqa: E402
-from progdistill.theory_figures import CAPTIONS as THEORY_CAPTIONS  # noqa: E402
 
 try:
     # Schema (draft 2020-12) + defaults + semantic checks, before any job is scheduled.
@@ -29,7 +24,6 @@ except pdc.ConfigError as err:
 config.clear()
 config.update(_validated)
 
-RES = "results"
 EXPS = config["experiments"]
 ENV = "../../envs/progdistill.yaml"
 # Training rules declare a GPU whenever they would use one, so `--resources gpu=1` admits one at a time.
@@ -37,25 +31,7 @@ TRAIN_GPU = 0 if config["device"] == "cpu" else 1
 
 
 wildcard_constraints:
-    exp="[A-Za-z][A-Za-z0-9_-]*",
-    tid=r"lr[0-9.e+-]+_s[0-9]+",
-    step=r"[0-9]+",
-    width=r"[0-9]+",
-    fig=r"fig[0-9]+[a-z]?",
-
-
-def teacher_curves(wc):
-    return [
-        f"{RES}/{wc.exp}/teacher/{t}/curve.parquet"
-        for t in pdc.teacher_ids(EXPS[wc.exp])
-    ]
-
-
-def teacher_ckpt_dirs(wc):
-    """Checkpoint folders of every teacher (which one is selected is known only at run time)."""
-    return [
-        f"{RES}/{wc.exp}/teacher/{t}/checkpoints" for t in pdc.teacher_ids(EXPS[wc.exp])
-    ]
+    **L.WILDCARDS,
 
 
 def selected_teacher(exp_name):
@@ -64,37 +40,21 @@ def selected_teacher(exp_name):
         return json.load(fh)["teacher"]
 
 
+def teacher_curves(wc):
+    return L.teacher_curves(wc.exp, EXPS[wc.exp])
+
+
+def selected_checkpoints(wc):
+    """The selected teacher's checkpoint folder: retraining another teacher reruns no student."""
+    return L.TEACHER_CHECKPOINTS.format(exp=wc.exp, tid=selected_teacher(wc.exp))
+
+
+def selected_curve(wc):
+    return L.TEACHER_CURVE.format(exp=wc.exp, tid=selected_teacher(wc.exp))
+
+
 def probe_tables(exp_name):
-    tid = selected_teacher(exp_name)
-    return [
-        f"{RES}/{exp_name}/probe/{tid}/step{s}.parquet"
-        for s in pdc.teacher_checkpoints(EXPS[exp_name])
-    ]
-
-
-def student_cells(exp_name):
-    """(strategy, width) of every student job: each strategy at the student widths, plus CE at the
-    scaling sweep's widths."""
-    exp = EXPS[exp_name]
-    cells = [
-        (st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]
-    ]
-    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
-    if "scaling" in exp and ce:
-        cells += [
-            (ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells
-        ]
-    return cells
-
-
-def curve_tables(exp_name):
-    exp = EXPS[exp_name]
-    out = [f"{RES}/{exp_name}/teacher/{t}/curve.parquet" for t in pdc.teacher_ids(exp)]
-    out += [
-        f"{RES}/{exp_name}/students/{name}/w{w}.parquet"
-        for name, w in student_cells(exp_name)
-    ]
-    return out
+    return L.probe_tables(exp_name, EXPS[exp_name], selected_teacher(exp_name))
 
 
 def selection_input(wc):
@@ -130,41 +90,5 @@ def students_mem_mb(wildcards, attempt):
     )
 
 
-def figure_names():
-    """Each family of figures is drawn when the experiment it names exists."""
-    names = []
-    if config["figures"]["parity"] in EXPS:
-        names += PARITY_FIGURES
-    if config["figures"]["hierarchical"] in EXPS:
-        names += HIERARCHICAL_FIGURES
-    return names
-
-
 def figure_experiment(wc):
-    return config["figures"][figure_kind(wc.fig)]
-
-
-def all_targets():
-    figs = expand(
-        f"{RES}/figures/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"]
-    )
-    # A configuration may hold only a theory section: no experiment tables then.
-    tables = (
-        ["curves.parquet", "probe.parquet", "summary.parquet", "summary.md"]
-        if EXPS
-        else []
-    ) + ["config.yaml"]
-    scaling = [
-        f"{RES}/figures/scaling_{e}.{ext}"
-        for e in EXPS
-        if "scaling" in EXPS[e]
-        for ext in ["pdf", "png"]
-    ]
-    selections = [f"{RES}/{e}/teacher/transition.json" for e in EXPS]
-    return (
-        [f"{RES}/{t}" for t in tables]
-        + figs
-        + scaling
-        + selections
-        + pdt.targets(config, RES)
-    )
+    return config["figures"][L.FIGURES[wc.fig].family]

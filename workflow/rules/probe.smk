@@ -1,11 +1,12 @@
 rule probe:
     """Correlate one teacher checkpoint's outputs with in- and off-support monomials."""
     input:
-        f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints",
+        L.TEACHER_CHECKPOINTS,
     output:
-        temp(f"{RES}/{{exp}}/probe/{{tid}}/step{{step}}.parquet"),
+        # Kept (not temp): a later aggregation must not recompute them, and with them the selection.
+        L.PROBE,
     log:
-        f"{RES}/logs/{{exp}}/probe/{{tid}}/step{{step}}.log",
+        L.PROBE_LOG,
     conda:
         ENV
     threads: 1

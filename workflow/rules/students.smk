@@ -1,13 +1,13 @@
 rule students:
     """Every LR x seed of one (strategy, width) cell, trained together in the engine."""
     input:
-        selected=f"{RES}/{{exp}}/teacher/selected.json",
-        checkpoints=teacher_ckpt_dirs,
+        selected=L.SELECTED,
+        checkpoints=selected_checkpoints,
         selection=selection_input,
     output:
-        f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet",
+        L.STUDENT,
     log:
-        f"{RES}/logs/{{exp}}/students/{{strategy}}/w{{width}}.log",
+        L.STUDENT_LOG,
     # The longest jobs start first; the short probe jobs fill in around them.
     priority: 10
     conda:
@@ -18,9 +18,7 @@ rule students:
         runtime=students_runtime,
         mem_mb=students_mem_mb,
     params:
-        state=f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt",
-        teachers=lambda wc: f"{RES}/{wc.exp}/teacher",
-        # Teacher logits shared by the experiment's student jobs (config teacher_cache).
-        cache=f"{RES}/{{exp}}/cache/teacher_logits",
+        state=L.STUDENT_STATE,
+        cache=L.LOGIT_CACHE,
     script:
         "../scripts/students.py"

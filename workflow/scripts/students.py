@@ -8,7 +8,7 @@ study.run_students(
     sm.wildcards.strategy,
     int(sm.wildcards.width),
     sm.input.selected,
-    lambda tid, step: study.checkpoint_file(f"{sm.params.teachers}/{tid}/checkpoints", step),
+    sm.input.checkpoints,
     sm.output[0],
     state_path=sm.params.state,
     selection_path=sm.input.selection[0] if sm.input.selection else None,
