@@ -17,7 +17,7 @@ CPU, one thread (``device: cpu``)
       capped at ``CPU_MAX_STEPS`` for tiny widths, where per-step overhead dominates. Once one run's
       parameters outgrow the CPU caches (``CACHE_BYTES``) a step is bound by memory bandwidth instead:
       it reads and writes them all, ``2 * bytes / MEM_BW`` seconds (a width-50000, n=100 teacher:
-      ~2 ms/step, as measured; README "Configurations").
+      ~2 ms/step, as measured; docs/configuration.md).
     * batched torch loop (backend ``torch``): ~180k model-steps/s at width 100 with 32 runs; one
       iteration (one step of all runs) costs the larger of a fixed overhead (32 / 180k s, Python and
       kernel launches) and ``runs * width / TORCH_CPU_WORK`` seconds of arithmetic.

@@ -29,7 +29,7 @@ Our reading of the formulas (the paper's extraction is garbled; each is re-deriv
   iterate with the lowest held-out loss (t* of corollary B.7), evaluated every ``eval_every`` steps.
 * Lemma B.5 (as printed): after stage 1, E[f(x) x_i] = 1/(8d) + O(.) for i in S and O((dn)^-2) for i not in S.
   We measure it literally (the network's signed correlation) and in the per-neuron form its proof actually
-  computes (each neuron's correlation, signed by the sign claims 1-2 predict for it) -- see README.
+  computes (each neuron's correlation, signed by the sign claims 1-2 predict for it) -- see docs/theory.md.
 * Theorem B.8: a student of the same architecture runs the same two stages; "progressive" takes its stage-1
   target from the teacher after stage 1 and its stage-2 target from the final teacher, "one-shot" takes both
   from the final teacher. Its stage-1 learning rate is "appropriate" in the theorem; we set it from the
