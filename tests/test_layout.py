@@ -153,3 +153,39 @@ def test_dag_evaluation_imports_no_plotting_or_torch(tmp_path):
     assert "progdistill.layout" in modules
     heavy = sorted(m for m in modules if m.split(".")[0] in ("matplotlib", "seaborn", "torch"))
     assert not heavy, heavy
+
+
+@pytest.mark.slow
+def test_adding_a_figure_is_one_entry_and_one_function(smoke_run, monkeypatch, tmp_path):
+    """The extension guide's example (docs/design.md, "Add a figure"), drawn from the smoke run's tables."""
+    import json
+
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from progdistill import figures
+
+    monkeypatch.setitem(
+        L.FIGURES,
+        "fig9",
+        L.Figure("parity", "Final accuracy of every strategy, by width.", "final_accuracy", dict(step=None)),
+    )
+
+    def final_accuracy(curves, probe, cfg, exp, selected, step):
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+        df = figures._students(curves, exp)
+        last = df[df.step == (step or df.step.max())]
+        sns.barplot(last, x="strategy", y="accuracy", hue="width", errorbar="se", ax=ax)
+        return fig
+
+    monkeypatch.setitem(figures.DRAWINGS, "final_accuracy", final_accuracy)
+    cfg = C.validate_config(yaml.safe_load(SMOKE.read_text()))
+    assert "fig9" in L.figure_names(cfg)
+    assert L.FIGURE_PDF.format(fig="fig9") in L.all_targets(cfg)
+    res = smoke_run / "results"
+    selected = json.loads((res / "parity/teacher/selected.json").read_text())
+    selection = json.loads((res / "parity/teacher/transition.json").read_text())
+    pdf, png = tmp_path / "fig9.pdf", tmp_path / "fig9.png"
+    figures.make_figure(
+        "fig9", res / "curves.parquet", res / "probe.parquet", cfg, selected, str(pdf), str(png), selection
+    )
+    assert pdf.read_bytes()[:5] == b"%PDF-" and png.stat().st_size > 1000
