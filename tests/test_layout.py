@@ -43,8 +43,8 @@ def _regex(template: str) -> re.Pattern:
 def _dry_run_jobs(text: str) -> list[tuple[str, list[str]]]:
     """(rule, output and log paths) of every job a dry run prints."""
     jobs = []
-    for block in re.split(r"\n(?=(?:rule|checkpoint|localrule) \w+:)", text):
-        m = re.match(r"(?:rule|checkpoint|localrule) (\w+):", block)
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", text):
+        m = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
         if not m or m.group(1) == "all":
             continue
         paths = []

@@ -374,6 +374,35 @@ def schedule(st: dict, exp: dict, selection: dict | None = None) -> tuple[tuple[
     raise ConfigError(f"unknown strategy kind {kind!r}")
 
 
+# What a training or probe job's numbers depend on besides its wildcards. The rules pass a digest of it as a
+# parameter, so Snakemake reruns exactly the jobs a configuration change affects: adding an LR, seed or
+# width of the teacher grid, a student width or a strategy leaves the other jobs' specs unchanged.
+
+
+def teacher_spec(exp: dict) -> dict:
+    t = exp["teacher"]
+    return {
+        "task": exp["task"],
+        "heldout": exp["heldout"],
+        "eval_every": exp["eval_every"],
+        "teacher": {k: t[k] for k in ("width", "steps", "checkpoint_every")},
+    }
+
+
+def probe_spec(exp: dict) -> dict:
+    return {"task": exp["task"], "probe": exp["probe"], "teacher_width": exp["teacher"]["width"]}
+
+
+def student_spec(exp: dict, strategy_name: str) -> dict:
+    """Every LR x seed of a cell trains in one job: a changed students.lrs / seeds / steps reruns them all."""
+    s = exp["students"]
+    return {
+        **teacher_spec(exp),
+        "students": {k: s[k] for k in ("steps", "lrs", "seeds")},
+        "strategy": strategy(exp, strategy_name),
+    }
+
+
 def seeds_for(exp_name: str) -> dict:
     """Named seed derivations, so every stream and init is reproducible from the experiment name."""
     return {

@@ -10,5 +10,8 @@ rule probe:
     conda:
         ENV
     threads: 1
+    params:
+        # A changed setting that this job's numbers depend on reruns it (config.probe_spec).
+        spec=lambda wc: pdc.digest(pdc.probe_spec(EXPS[wc.exp])),
     script:
         "../scripts/probe.py"

@@ -4,7 +4,7 @@ checkpoint select_checkpoints:
     name them are re-evaluated with the chosen steps once it has run.
     """
     input:
-        selected=L.SELECTED,
+        # The selected teacher's curve and probe (selected.json only as a parameter: see rule students).
         curve=selected_curve,
         probe=lambda wc: probe_tables(wc.exp),
     output:
@@ -20,5 +20,7 @@ checkpoint select_checkpoints:
     priority: 20
     conda:
         ENV
+    params:
+        selected=L.SELECTED,
     script:
         "../scripts/select_checkpoints.py"

@@ -1,7 +1,8 @@
 rule students:
     """Every LR x seed of one (strategy, width) cell, trained together in the engine."""
     input:
-        selected=L.SELECTED,
+        # The selected teacher's folder, not selected.json: retraining a teacher that stays unselected
+        # (select_teacher rewrites the file) reruns no student; selecting another one changes this input.
         checkpoints=selected_checkpoints,
         selection=selection_input,
     output:
@@ -18,7 +19,10 @@ rule students:
         runtime=students_runtime,
         mem_mb=students_mem_mb,
     params:
+        selected=L.SELECTED,
         state=L.STUDENT_STATE,
         cache=L.LOGIT_CACHE,
+        # A changed setting that this job's numbers depend on reruns it (config.student_spec).
+        spec=lambda wc: pdc.digest(pdc.student_spec(EXPS[wc.exp], wc.strategy)),
     script:
         "../scripts/students.py"

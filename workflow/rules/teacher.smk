@@ -15,6 +15,8 @@ rule teacher:
     params:
         state=L.TEACHER_STATE,
         staging=L.TEACHER_STAGING,
+        # A changed setting that this job's numbers depend on reruns it (config.teacher_spec).
+        spec=lambda wc: pdc.digest(pdc.teacher_spec(EXPS[wc.exp])),
     script:
         "../scripts/teacher.py"
 
