@@ -27,4 +27,4 @@ include: "workflow/rules/theory.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
+        L.all_targets(config),

@@ -59,7 +59,7 @@ CASES = [
     (
         "unknown_kind",
         lambda c: _strat(0)(c).update(kind="magic"),
-        "kind = 'magic' is not a strategy kind; valid: ce, oneshot, progressive, pshot",
+        "kind = 'magic' is invalid: 'magic' is not one of ['ce', 'oneshot', 'progressive', 'pshot']",
     ),
     ("duplicate_names", lambda c: _strat(1)(c).update(name="ce"), "duplicate strategy names ['ce']"),
     (
@@ -76,6 +76,22 @@ CASES = [
     ("pshot_steps_too_long", lambda c: _strat(3)(c).update(steps=6000), "leaving none of students.steps"),
     ("probe_degree_above_d", lambda c: _exp(c)["probe"].update(degrees=[1, 4]), "degrees [4] exceed"),
     ("key_for_other_kind", lambda c: _strat(0)(c).update(interval=1000), "key 'interval' does not apply"),
+    (
+        "pshot_key_on_oneshot",
+        lambda c: _strat(1)(c).update(steps=1000),
+        "strategies[1]: key 'steps' does not apply to kind 'oneshot'",
+    ),
+    (
+        "progressive_without_interval",
+        lambda c: _strat(2)(c).pop("interval"),
+        "strategies[2]: 'interval' is a required property",
+    ),
+    (
+        "pshot_without_steps",
+        lambda c: _strat(3)(c).pop("steps"),
+        "strategies[3]: 'steps' is a required property",
+    ),
+    ("ce_with_alpha", lambda c: _strat(0)(c).update(alpha=0.5), "strategies[0].alpha = 0.5 is invalid"),
 ]
 
 

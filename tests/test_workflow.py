@@ -1,5 +1,7 @@
 """The whole DAG on the smoke configuration, the paper configuration's dry run, and lint."""
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -298,3 +300,79 @@ def test_theory_outputs(smoke_run):
         img = mpimg.imread(smoke_run / "results/figures" / f"{name}.png")
         assert img.ndim == 3 and img.shape[1] > 300
         assert (smoke_run / "results/figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def _plan_after_edit(smoke_run, tmp_path, edit):
+    """Job counts of a dry run on the finished smoke run after editing its configuration."""
+    import copy
+
+    import yaml
+
+    cfg = copy.deepcopy(yaml.safe_load(SMOKE.read_text()))
+    edit(cfg)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = snakemake("-n", "--cores", "2", "--configfile", str(path), cwd=smoke_run)
+    return _job_counts(out.stdout + out.stderr), out.stdout + out.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "change,new_students",
+    [
+        ("width", 6),  # the parity experiment's 6 strategies at a new width
+        ("strategy", 2),  # a strategy naming a selected checkpoint, at both widths
+        # A seed: every parity cell's job trains all LR x seed runs together, so each reruns (6 strategies
+        # x 2 widths + CE at the 2 scaling widths); nothing of the hierarchical experiment does.
+        ("seed", 14),
+    ],
+)
+def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, new_students):
+    """Probe outputs are kept and students depend on the selected teacher only, so adding a student
+    plans its jobs, the aggregation and what reads it, and nothing upstream (no probe, no selection, no
+    existing student: a named-checkpoint strategy must not see transition.json as updated)."""
+
+    def edit(cfg):
+        exp = cfg["experiments"]["parity"]
+        if change == "width":
+            exp["students"]["widths"].append(12)
+        elif change == "seed":
+            exp["students"]["seeds"].append(2)
+        else:
+            exp["strategies"].append(
+                {"name": "2shot_before", "kind": "pshot", "checkpoints": ["before"], "steps": 1000}
+            )
+
+    counts, text = _plan_after_edit(smoke_run, tmp_path, edit)
+    expected = {
+        "students": new_students,
+        "aggregate": 1,
+        "summary": 1,
+        "record_config": 1,
+        "figure": len(FIGS),
+        "scaling_figure": 1,
+        "all": 1,
+    }
+    counts.pop("total", None)
+    assert counts == expected, text[-3000:]
+
+
+@pytest.mark.slow
+def test_an_unselected_teacher_reruns_no_student(smoke_run, tmp_path):
+    """A teacher added to the grid that is not selected: it trains, select_teacher reruns (and rewrites
+    selected.json), the tables and figures are redone; no probe, selection or student job reruns."""
+    import yaml
+
+    wd = tmp_path / "run"
+    shutil.copytree(smoke_run, wd, symlinks=True)  # keeps modification times
+    cfg = yaml.safe_load(SMOKE.read_text())
+    # Far too small a learning rate to learn the parity in 6000 steps: never the best teacher.
+    cfg["experiments"]["parity"]["teacher"]["lrs"].append(0.0001)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    out = snakemake("--cores", "2", "--configfile", str(path), cwd=wd)
+    text = out.stdout + out.stderr
+    ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", text, re.M))
+    assert {"teacher", "select_teacher", "aggregate"} <= ran, text[-3000:]
+    assert not ran & {"probe", "select_checkpoints", "students"}, (ran, text[-3000:])
+    assert json.loads((wd / "results/parity/teacher/selected.json").read_text())["lr"] == 0.05

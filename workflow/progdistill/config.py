@@ -8,11 +8,12 @@ from copy import deepcopy
 
 import yaml
 
+# Teacher ids and checkpoint steps name paths: layout owns them (re-exported here for callers).
+from .layout import parse_teacher_id, teacher_checkpoints, teacher_id, teacher_ids  # noqa: F401
 from .streams import derive_seed
 from .transition import is_symbolic, resolve
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "schemas", "config.schema.yaml")
-STRATEGY_KINDS = ("ce", "oneshot", "progressive", "pshot")
 
 
 class ConfigError(ValueError):
@@ -34,6 +35,12 @@ def _path(parts) -> str:
     return out or "<top level>"
 
 
+def _at(obj, parts):
+    for p in parts:
+        obj = obj[p]
+    return obj
+
+
 def validate_config(cfg: dict) -> dict:
     """Schema-validate (draft 2020-12), fill defaults, run the semantic checks. Returns the completed
     config or raises ConfigError listing every problem found, each naming key, value and what is valid."""
@@ -47,7 +54,12 @@ def validate_config(cfg: dict) -> dict:
         msgs = []
         for e in errors:
             key = _path(e.absolute_path)
-            if e.validator == "additionalProperties":
+            if e.validator == "not" and e.validator_value == {}:
+                # A key the schema forbids in this context (if/then): the strategy kinds' own keys.
+                where = list(e.absolute_path)[:-1]
+                kind = _at(cfg, where).get("kind")
+                msgs.append(f"{_path(where)}: key {e.absolute_path[-1]!r} does not apply to kind {kind!r}")
+            elif e.validator == "additionalProperties":
                 msgs.append(f"{key}: {e.message} (check the spelling against the documented keys)")
             elif e.validator == "required":
                 msgs.append(f"{key}: {e.message}")
@@ -269,17 +281,9 @@ def _task_problems(k: str, task: dict) -> list[str]:
 
 
 def _strategy_problems(k: str, st: dict, exp: dict, saved: set[int]) -> list[str]:
+    """What the schema cannot state: the kinds and their keys are checked there (if/then)."""
     kind = st["kind"]
-    if kind not in STRATEGY_KINDS:
-        return [f"{k}.kind = {kind!r} is not a strategy kind; valid: {', '.join(STRATEGY_KINDS)}"]
-    allowed = {
-        "ce": set(),
-        "oneshot": {"checkpoint"},
-        "progressive": {"interval"},
-        "pshot": {"checkpoints", "steps"},
-    }[kind]
-    extra = sorted({"checkpoint", "interval", "checkpoints", "steps"} & set(st) - allowed)
-    out = [f"{k}: key {key!r} does not apply to kind {kind!r}" for key in extra]
+    out = []
     every = exp["teacher"]["checkpoint_every"]
     named = [st.get("checkpoint")] if kind == "oneshot" else list(st.get("checkpoints") or [])
     for ck in filter(is_symbolic, named):
@@ -300,35 +304,25 @@ def _strategy_problems(k: str, st: dict, exp: dict, saved: set[int]) -> list[str
                 f"of {every} up to {exp['teacher']['steps']}"
             )
     elif kind == "progressive":
-        if "interval" not in st:
-            out.append(f"{k}: progressive needs 'interval'")
-        elif st["interval"] % every:
+        if st["interval"] % every:
             out.append(
                 f"{k}.interval = {st['interval']} is not a multiple of teacher.checkpoint_every = {every}"
             )
     elif kind == "pshot":
-        cks = st.get("checkpoints")
-        if not cks:
-            out.append(f"{k}: pshot needs 'checkpoints' (intermediate teacher steps)")
-        else:
-            bad = [c for c in cks if not is_symbolic(c) and c not in saved]
-            if bad:
-                out.append(
-                    f"{k}.checkpoints = {cks}: the teacher never saves steps {bad}; valid: multiples of "
-                    f"{every} up to {exp['teacher']['steps']}"
-                )
-            steps = st.get("steps")
-            if steps is None:
-                out.append(f"{k}: pshot needs 'steps' (student steps on each intermediate checkpoint)")
-            elif isinstance(steps, list) and len(steps) != len(cks):
-                out.append(f"{k}.steps = {steps} needs one entry per checkpoint ({len(cks)})")
-            elif sum(_pshot_steps(st)) >= exp["students"]["steps"]:
-                out.append(
-                    f"{k}.steps: the intermediate checkpoints use {sum(_pshot_steps(st))} steps, "
-                    f"leaving none of students.steps = {exp['students']['steps']} for the final one"
-                )
-    if kind == "ce" and st.get("alpha", 1.0) != 1.0:
-        out.append(f"{k}.alpha = {st['alpha']}: a 'ce' strategy trains on labels only (alpha must be 1)")
+        cks, steps = st["checkpoints"], st["steps"]
+        bad = [c for c in cks if not is_symbolic(c) and c not in saved]
+        if bad:
+            out.append(
+                f"{k}.checkpoints = {cks}: the teacher never saves steps {bad}; valid: multiples of "
+                f"{every} up to {exp['teacher']['steps']}"
+            )
+        if isinstance(steps, list) and len(steps) != len(cks):
+            out.append(f"{k}.steps = {steps} needs one entry per checkpoint ({len(cks)})")
+        elif sum(_pshot_steps(st)) >= exp["students"]["steps"]:
+            out.append(
+                f"{k}.steps: the intermediate checkpoints use {sum(_pshot_steps(st))} steps, "
+                f"leaving none of students.steps = {exp['students']['steps']} for the final one"
+            )
     return out
 
 
@@ -338,25 +332,6 @@ def _pshot_steps(st: dict) -> list[int]:
 
 
 # ----------------------------------------------------------------------------------------- derived
-
-
-def teacher_ids(exp: dict) -> list[str]:
-    t = exp["teacher"]
-    return [teacher_id(lr, seed) for lr in t["lrs"] for seed in t["seeds"]]
-
-
-def teacher_id(lr: float, seed: int) -> str:
-    return f"lr{lr:g}_s{seed}"
-
-
-def parse_teacher_id(tid: str) -> tuple[float, int]:
-    lr, seed = tid[2:].rsplit("_s", 1)
-    return float(lr), int(seed)
-
-
-def teacher_checkpoints(exp: dict) -> list[int]:
-    t = exp["teacher"]
-    return list(range(0, t["steps"] + 1, t["checkpoint_every"]))
 
 
 def strategy(exp: dict, name: str) -> dict:
@@ -404,6 +379,35 @@ def schedule(st: dict, exp: dict, selection: dict | None = None) -> tuple[tuple[
     raise ConfigError(f"unknown strategy kind {kind!r}")
 
 
+# What a training or probe job's numbers depend on besides its wildcards. The rules pass a digest of it as a
+# parameter, so Snakemake reruns exactly the jobs a configuration change affects: adding an LR, seed or
+# width of the teacher grid, a student width or a strategy leaves the other jobs' specs unchanged.
+
+
+def teacher_spec(exp: dict) -> dict:
+    t = exp["teacher"]
+    return {
+        "task": exp["task"],
+        "heldout": exp["heldout"],
+        "eval_every": exp["eval_every"],
+        "teacher": {k: t[k] for k in ("width", "steps", "checkpoint_every")},
+    }
+
+
+def probe_spec(exp: dict) -> dict:
+    return {"task": exp["task"], "probe": exp["probe"], "teacher_width": exp["teacher"]["width"]}
+
+
+def student_spec(exp: dict, strategy_name: str) -> dict:
+    """Every LR x seed of a cell trains in one job: a changed students.lrs / seeds / steps reruns them all."""
+    s = exp["students"]
+    return {
+        **teacher_spec(exp),
+        "students": {k: s[k] for k in ("steps", "lrs", "seeds")},
+        "strategy": strategy(exp, strategy_name),
+    }
+
+
 def seeds_for(exp_name: str) -> dict:
     """Named seed derivations, so every stream and init is reproducible from the experiment name."""
     return {
@@ -415,16 +419,6 @@ def seeds_for(exp_name: str) -> dict:
 
 def teacher_seeds(exp_name: str, seed: int) -> tuple[int, int]:
     return derive_seed(exp_name, "teacher-init", seed), derive_seed(exp_name, "teacher-stream", seed)
-
-
-def student_cells(exp: dict) -> list[tuple[str, int]]:
-    """(strategy, width) of every students job: each strategy at the student widths, plus CE at the
-    scaling sweep's widths."""
-    cells = [(st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]]
-    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
-    if "scaling" in exp and ce:
-        cells += [(ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells]
-    return cells
 
 
 def student_seeds(exp_name: str, width: int, seed: int) -> tuple[int, int]:

@@ -1,8 +1,10 @@
 """The paper's figures from the aggregated tables, drawn with seaborn: mean +- standard error over seeds,
-each strategy at its best learning rate. Every figure is a function registered in FIGURES."""
+each strategy at its best learning rate (metrics.best_lr). Which figures exist, their captions and the
+experiment each draws are in the registry layout.FIGURES; the functions here draw them (``@drawing``)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import matplotlib
@@ -14,40 +16,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from . import layout as L  # noqa: E402
 from .config import step_label  # noqa: E402
 from .io import atomic_path  # noqa: E402
+from .metrics import best_lr, steps_to_accuracy  # noqa: E402, F401 - re-exported
 from .transition import feature_curves  # noqa: E402
 
 log = logging.getLogger(__name__)
-FIGURES: dict[str, callable] = {}
-PARITY_FIGURES = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
-HIERARCHICAL_FIGURES = ["fig3b", "fig5", "fig7a", "fig7b", "fig7c", "fig7d", "fig7e", "fig8"]
+# Drawing functions by the name a layout.FIGURES entry gives in ``draw``; see drawing().
+DRAWINGS: dict[str, callable] = {}
+# Names kept for callers of the former per-module lists (the registry lives in layout.FIGURES).
+PARITY_FIGURES = L.figures_of("parity")
+HIERARCHICAL_FIGURES = L.figures_of("hierarchical")
+CAPTIONS = {name: fig.caption for name, fig in L.FIGURES.items() if fig.family != "theory"}
 
 
 def figure_kind(name: str) -> str:
     """Which experiment a figure draws: config key figures.parity or figures.hierarchical."""
-    return "hierarchical" if name in HIERARCHICAL_FIGURES else "parity"
-
-
-CAPTIONS = {
-    "fig1a": "CE training: wider models learn sparse parity faster (teacher included).",
-    "fig1b": "Strategies for the larger student: progressive distillation vs CE and one-shot.",
-    "fig2a": "Teacher accuracy; triangles: 2-shot candidates; band, dashed lines: automatic selection.",
-    "fig2b": "Teacher output correlation with in-support vs off-support monomials through training.",
-    "fig2c": "2-shot distillation (larger student) from each candidate checkpoint, tau = 1.",
-    "fig2d": "2-shot distillation (larger student) from each candidate checkpoint, low temperature.",
-    "fig4": "Strategies for the smaller student.",
-    "fig6": "2-shot distillation for the smaller student, tau = 1 and low temperature.",
-    "fig3a": "Sparse parity, CE: smaller models need more steps.",
-    "fig3b": "Hierarchical data, CE: smaller models need more steps (teacher included).",
-    "fig5": "Hierarchical data: strategies for the larger student.",
-    "fig7a": "Hierarchical teacher; triangles: p-shot candidates; band, dashed lines: automatic selection.",
-    "fig7b": "3-shot (and 2-shot) distillation, larger student, tau = 1.",
-    "fig7c": "3-shot (and 2-shot) distillation, smaller student, tau = 1.",
-    "fig7d": "3-shot (and 2-shot) distillation, larger student, low temperature.",
-    "fig7e": "3-shot (and 2-shot) distillation, smaller student, low temperature.",
-    "fig8": "Per-node feature correlations through training, by tree level.",
-}
+    return L.FIGURES[name].family
 
 
 def save_figure(fig, pdf: str, png: str) -> None:
@@ -63,22 +49,15 @@ def save_figure(fig, pdf: str, png: str) -> None:
     plt.close(fig)
 
 
-def register(name):
+def drawing(name):
+    """Register a drawing function under the name layout.FIGURES entries give in ``draw``. It is called
+    as fn(curves, probe, cfg, exp, selected, **options) and returns the matplotlib figure."""
+
     def deco(fn):
-        FIGURES[name] = fn
+        DRAWINGS[name] = fn
         return fn
 
     return deco
-
-
-def best_lr(curves: pd.DataFrame) -> pd.DataFrame:
-    """Keep, for each (experiment, role, strategy, width), the LR with the highest mean accuracy over the
-    curve (AUC over steps, averaged over seeds); LRs with a diverged seed are skipped when any LR is clean."""
-    keys = ["experiment", "role", "strategy", "width"]
-    g = curves.groupby([*keys, "lr"])
-    score = g.accuracy.mean().rename("auc").to_frame().join(g.diverged.any().rename("div")).reset_index()
-    score = score.sort_values(["div", "auc"], ascending=[True, False]).drop_duplicates(keys)
-    return curves.merge(score[[*keys, "lr"]], on=[*keys, "lr"])
 
 
 def _steps_axis(ax, title=None):
@@ -163,19 +142,10 @@ def _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title):
     return fig
 
 
-@register("fig1a")
-def fig1a(curves, probe, cfg, exp, selected):
-    return _ce_widths_fig(curves, cfg, exp, selected, True, "CE training: accuracy vs steps")
-
-
-@register("fig3a")
-def fig3a(curves, probe, cfg, exp, selected):
-    return _ce_widths_fig(curves, cfg, exp, selected, False, "Sparse parity, CE, by width")
-
-
-@register("fig3b")
-def fig3b(curves, probe, cfg, exp, selected):
-    return _ce_widths_fig(curves, cfg, exp, selected, True, "Hierarchical data, CE, by width")
+@drawing("ce_widths")
+def ce_widths(curves, probe, cfg, exp, selected, with_teacher, title):
+    """CE students at every width (fig1a, fig3a, fig3b), with the teacher when asked."""
+    return _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title)
 
 
 def _strategies_fig(curves, cfg, exp, width):
@@ -192,19 +162,10 @@ def _strategies_fig(curves, cfg, exp, width):
     return fig
 
 
-@register("fig1b")
-def fig1b(curves, probe, cfg, exp, selected):
-    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[1])
-
-
-@register("fig4")
-def fig4(curves, probe, cfg, exp, selected):
-    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[0])
-
-
-@register("fig5")
-def fig5(curves, probe, cfg, exp, selected):
-    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[1])
+@drawing("strategies")
+def strategies(curves, probe, cfg, exp, selected, which):
+    """CE, one-shot and progressive students (fig1b, fig4, fig5); ``which``: 0 smaller, 1 larger width."""
+    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[which])
 
 
 def candidate_checkpoints(cfg, exp) -> list[int]:
@@ -222,8 +183,7 @@ def candidate_checkpoints(cfg, exp) -> list[int]:
     )
 
 
-@register("fig2a")
-@register("fig7a")
+@drawing("teacher_selection")
 def fig2a(curves, probe, cfg, exp, selected):
     fig, ax = plt.subplots(figsize=(6.5, 4))
     t = _teacher(curves, exp, selected)
@@ -271,7 +231,7 @@ def probe_summary(probe: pd.DataFrame, exp: str, teacher: str, output: str | Non
     )
 
 
-@register("fig2b")
+@drawing("probe_degrees")
 def fig2b(curves, probe, cfg, exp, selected):
     s = probe_summary(probe, exp, selected["teacher"], "p1")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -322,29 +282,13 @@ def _low_tau(cfg, exp):
     return min(taus) if taus else 1.0
 
 
-# p-shot figures: (which student: 0 smaller / 1 larger width, panels by low temperature?, label)
-PSHOT_FIGURES = {
-    "fig2c": (1, [False], "2-shot"),
-    "fig2d": (1, [True], "2-shot"),
-    "fig6": (0, [False, True], "2-shot"),
-    "fig7b": (1, [False], "p-shot"),
-    "fig7c": (0, [False], "p-shot"),
-    "fig7d": (1, [True], "p-shot"),
-    "fig7e": (0, [True], "p-shot"),
-}
-
-
-def _make_pshot_figure(which, lows, label):
-    def draw(curves, probe, cfg, exp, selected):
-        w = _widths(cfg, exp)[which]
-        titles = [f"{label}, width {w}, tau = {_low_tau(cfg, exp) if low else 1:g}" for low in lows]
-        return _pshot_fig(curves, cfg, exp, w, lows, titles, selected.get("selection"))
-
-    return draw
-
-
-for _name, _spec in PSHOT_FIGURES.items():
-    register(_name)(_make_pshot_figure(*_spec))
+@drawing("pshot")
+def pshot(curves, probe, cfg, exp, selected, which, lows, label):
+    """p-shot students at one width (``which``: 0 smaller, 1 larger), one panel per entry of ``lows``
+    (False: tau = 1, True: the lowest configured temperature)."""
+    w = _widths(cfg, exp)[which]
+    titles = [f"{label}, width {w}, tau = {_low_tau(cfg, exp) if low else 1:g}" for low in lows]
+    return _pshot_fig(curves, cfg, exp, w, lows, titles, selected.get("selection"))
 
 
 def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFrame:
@@ -352,7 +296,7 @@ def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFra
     return feature_curves(probe[(probe.experiment == exp) & (probe.teacher == teacher)])
 
 
-@register("fig8")
+@drawing("node_features")
 def fig8(curves, probe, cfg, exp, selected):
     feats = feature_emergence(probe, exp, selected["teacher"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -385,24 +329,6 @@ def fig8(curves, probe, cfg, exp, selected):
         ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
     fig.tight_layout()
     return fig
-
-
-def steps_to_accuracy(curves: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Per (strategy, width, seed): the first evaluated step at or above ``target`` (NaN: never) and the
-    run's budget (its last step)."""
-    rows = []
-    for (strategy, width, seed), g in curves.groupby(["strategy", "width", "seed"]):
-        hit = g.step[g.accuracy >= target]
-        rows.append(
-            dict(
-                strategy=strategy,
-                width=int(width),
-                seed=int(seed),
-                steps=float(hit.min()) if len(hit) else np.nan,
-                budget=int(g.step.max()),
-            )
-        )
-    return pd.DataFrame(rows, columns=["strategy", "width", "seed", "steps", "budget"])
 
 
 def scaling_fit(points: pd.DataFrame) -> tuple[float, float] | None:
@@ -501,12 +427,22 @@ def make_figure(
     png: str,
     selection: dict | None = None,
 ) -> None:
-    """Draw one registered figure; ``selection`` (select_checkpoints output) is drawn on fig2a / fig7a."""
+    """Draw one figure of the registry (layout.FIGURES); ``selection`` (select_checkpoints output) is
+    drawn on fig2a / fig7a."""
     sns.set_theme(style="whitegrid", context="paper")
     curves = best_lr(pd.read_parquet(curves_path))
     probe = pd.read_parquet(probe_path)
     exp = selected["experiment"]
     selected = {**selected, "selection": selection}
-    fig = FIGURES[name](curves, probe, cfg, exp, selected)
-    fig.suptitle(f"{name}: {CAPTIONS.get(name, '')}", fontsize="small", y=1.0)
+    spec = L.FIGURES[name]
+    fig = DRAWINGS[spec.draw](curves, probe, cfg, exp, selected, **spec.options)
+    fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
     save_figure(fig, pdf, png)
+
+
+# Every registered figure by name, as a callable (curves, probe, cfg, exp, selected) -> figure.
+FIGURES = {
+    name: functools.partial(DRAWINGS[spec.draw], **spec.options)
+    for name, spec in L.FIGURES.items()
+    if spec.family != "theory"
+}

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 from . import config as C
+from . import layout as L
 from .resources import CostModel, job_seconds
 
 RULES = ("teacher", "students")  # the rules placement decides; every other rule is a CPU job
@@ -87,15 +88,15 @@ def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
     model = model or CostModel.load(cfg)
     out = []
     for exp_name, exp in cfg["experiments"].items():
-        for tid in C.teacher_ids(exp):
+        for tid in L.teacher_ids(exp):
             cpu_s, gpu_s = job_seconds(cfg, exp, "teacher", model)
             out.append(
                 Job("teacher", f"{exp_name}/{tid}", 0, cpu_s, gpu_s, place(cfg, "teacher", cpu_s, gpu_s))
             )
-        for step in C.teacher_checkpoints(exp):
+        for step in L.teacher_checkpoints(exp):
             cpu_s, gpu_s = job_seconds(cfg, exp, "probe", model)
             out.append(Job("probe", f"{exp_name}/step{step}", 1, cpu_s, gpu_s, "cpu"))
-        for strategy, width in C.student_cells(exp):
+        for strategy, width in L.student_cells(exp):
             cpu_s, gpu_s = job_seconds(cfg, exp, "students", model, strategy=strategy, width=width)
             side = place(cfg, "students", cpu_s, gpu_s)
             out.append(Job("students", f"{exp_name}/{strategy}/w{width}", 2, cpu_s, gpu_s, side))

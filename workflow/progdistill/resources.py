@@ -17,7 +17,7 @@ CPU, one thread
       capped at ``CPU_MAX_STEPS`` for tiny widths, where per-step overhead dominates. Once one run's
       parameters outgrow the CPU caches (``CACHE_BYTES``) a step is bound by memory bandwidth instead:
       it reads and writes them all, ``2 * bytes / MEM_BW`` seconds (a width-50000, n=100 teacher:
-      ~2 ms/step, as measured; README "Configurations").
+      ~2 ms/step, as measured; docs/configuration.md).
     * batched torch loop (backend ``torch``): ~180k model-steps/s at width 100 with 32 runs; one
       iteration (one step of all runs) costs the larger of a fixed overhead (32 / 180k s, Python and
       kernel launches) and ``runs * width / TORCH_CPU_WORK`` seconds of arithmetic.
@@ -64,6 +64,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from .layout import GPU_BENCH
+
 # --- measured throughputs (see the module docstring) ------------------------------------------------
 CPU_STEP_WORK = 1.0e8  # compiled kernel: model-steps/s x width (width 2000: 50k steps/s)
 CPU_MAX_STEPS = 2.0e6  # compiled kernel: model-steps/s ceiling for tiny widths
@@ -76,7 +78,6 @@ FORWARD_CPU = 1.36e5 * 2000  # teacher forward on CPU: samples/s x width
 GPU_STEP_FLOOR_S = 1.0e-4  # seconds per batched step when launch-bound (~10k steps/s)
 GPU_WORK = 2.0e4 * 50000  # model-steps/s x width when compute-bound (20k steps/s at width 50000)
 GPU_FORWARD = 5.0e6 * 50000  # teacher forward: samples/s x width
-GPU_BENCH = "results/bench/engine_cuda.json"  # written by `make bench-gpu`
 
 # --- margins -------------------------------------------------------------------------------------
 STARTUP_S = 60  # interpreter + torch import, kernel compile or CUDA init, reading checkpoints
@@ -119,7 +120,7 @@ class CostModel:
 
     @classmethod
     def load(cls, cfg: dict) -> CostModel:
-        path = (cfg.get("placement") or {}).get("gpu_bench", GPU_BENCH)
+        path = (cfg.get("placement") or {}).get("gpu_bench", GPU_BENCH)  # layout.GPU_BENCH by default
         return cls.from_bench(path) if path and os.path.exists(path) else cls()
 
     def gpu_step_s(self, runs: int, width: int) -> float:

@@ -13,6 +13,8 @@ import pandas as pd
 from . import config as C
 from .checkpoints import load_checkpoint, read_checkpoint_arrays, save_checkpoint
 from .io import write_json, write_parquet
+from .layout import checkpoint_file
+from .metrics import rank_candidates
 from .probe import monomial_set, probe_checkpoint
 from .tasks import make_task
 
@@ -55,10 +57,6 @@ def _heldout(exp_name: str, exp: dict, task):
     from .training import HeldOut
 
     return HeldOut.from_task(task, C.seeds_for(exp_name)["heldout"], exp["heldout"])
-
-
-def checkpoint_file(ckpt_dir: str, step: int) -> str:
-    return os.path.join(ckpt_dir, f"step{step}.safetensors")
 
 
 def run_teacher(
@@ -132,9 +130,7 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
     """Pick the teacher students learn from: the best LR (and seed) by mean held-out accuracy over
     training (area under the curve), which rewards both learning early and learning fully."""
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
-    score = curves.groupby(["lr", "seed"]).accuracy.mean().rename("auc").reset_index()
-    final = curves.sort_values("step").groupby(["lr", "seed"]).accuracy.last().rename("final").reset_index()
-    score = score.merge(final).sort_values(["auc", "final"], ascending=False)
+    score = rank_candidates(curves, [], ["lr", "seed"])
     best = score.iloc[0]
     choice = {
         "experiment": exp_name,
@@ -142,7 +138,7 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
         "lr": float(best.lr),
         "seed": int(best.seed),
         "criterion": "highest mean held-out accuracy over training (AUC), then final accuracy",
-        "candidates": score.to_dict(orient="records"),
+        "candidates": score[["lr", "seed", "auc", "final"]].to_dict(orient="records"),
     }
     if best.final < 0.99:
         log.warning("%s: the selected teacher only reaches %.3f held-out accuracy", exp_name, best.final)
@@ -200,7 +196,7 @@ def logit_store(cfg: dict, device, cache_dir: str | None, checkpoint_path):
     setting = cfg.get("teacher_cache", "auto")
     if not cache_dir or setting is False or (setting == "auto" and device.type != "cpu"):
         return None
-    from .training import LogitStore
+    from .logit_store import LogitStore
 
     return LogitStore(cache_dir, checkpoint_path, device)
 
@@ -211,7 +207,7 @@ def run_students(
     strategy_name: str,
     width: int,
     selected_path: str,
-    ckpt_dir_of,
+    ckpt_dir: str,
     out_path: str,
     state_path: str | None = None,
     selection_path: str | None = None,
@@ -220,7 +216,7 @@ def run_students(
 ) -> None:
     """Train every LR x seed of one (strategy, width) cell at once in the engine.
 
-    ``ckpt_dir_of(teacher_id, step)`` maps to the checkpoint file (the workflow's path layout);
+    ``ckpt_dir`` is the selected teacher's checkpoint folder (layout.TEACHER_CHECKPOINTS);
     ``selection_path`` is the select_checkpoints output, needed by strategies that name e.g. 'transition';
     ``cache_dir`` holds the experiment's teacher logits shared between jobs (config ``teacher_cache``);
     ``device`` is the job's placement (see setup)."""
@@ -262,10 +258,12 @@ def run_students(
     tw = exp["teacher"]["width"]
 
     def load(step):
-        params, _ = load_checkpoint(ckpt_dir_of(tid, step), n=task.n, width=tw, device=device)
+        params, _ = load_checkpoint(checkpoint_file(ckpt_dir, step), n=task.n, width=tw, device=device)
         return params
 
-    store = logit_store(cfg, device, cache_dir, lambda step: ckpt_dir_of(tid, step)) if sched else None
+    store = None
+    if sched:
+        store = logit_store(cfg, device, cache_dir, lambda step: checkpoint_file(ckpt_dir, step))
     res = train(
         task,
         width,

@@ -8,18 +8,17 @@ import numpy as np
 import pandas as pd
 
 from .io import atomic_path, write_parquet
+from .metrics import best_lr, first_step_at  # the same LR choice and threshold rule as the figures
 
 THRESHOLDS = (0.90, 0.95, 0.99)
 
 
 def _first_step(g: pd.DataFrame, thr: float) -> float:
-    hit = g.step[g.accuracy >= thr]
-    return float(hit.min()) if len(hit) else np.nan
+    hit = first_step_at(g.step, g.accuracy, thr)
+    return float(hit) if hit is not None else np.nan
 
 
 def summarize(curves: pd.DataFrame) -> pd.DataFrame:
-    from .figures import best_lr  # the same LR choice as the figures
-
     df = best_lr(curves[curves.role == "student"])
     keys = ["experiment", "width", "strategy"]
     rows = []

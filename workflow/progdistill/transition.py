@@ -13,6 +13,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from .metrics import first_step_at
+
 SYMBOLIC = re.compile(r"^(before|transition|after|level[0-9]+)$")
 
 DEFAULTS = {
@@ -44,8 +46,7 @@ def sustained(values) -> np.ndarray:
 
 
 def _first_at_least(steps: np.ndarray, g: np.ndarray, level: float):
-    idx = np.flatnonzero(g >= level)
-    return int(steps[idx[0]]) if len(idx) else None
+    return first_step_at(steps, g, level)
 
 
 def detect_window(steps, acc, chance: float, params: dict | None = None) -> dict:

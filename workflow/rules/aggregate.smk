@@ -1,13 +1,13 @@
 rule aggregate:
     """One curves table and one probe table for every experiment."""
     input:
-        curves=[p for e in EXPS for p in curve_tables(e)],
+        curves=[p for e in EXPS for p in L.curve_tables(e, EXPS[e])],
         probe=lambda wc: [p for e in EXPS for p in probe_tables(e)],
     output:
-        curves=f"{RES}/curves.parquet",
-        probe=f"{RES}/probe.parquet",
+        curves=L.CURVES,
+        probe=L.PROBES,
     log:
-        f"{RES}/logs/aggregate.log",
+        L.AGGREGATE_LOG,
     conda:
         ENV
     script:

@@ -10,18 +10,13 @@ min_version("9.0")
 # The package is importable even without `pip install -e .` (e.g. a bare `--sdm conda` checkout).
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 
+# Every path template, target list and the figure registry live in progdistill.layout (standard library
+# only): evaluating the DAG, on each cluster job too, loads neither matplotlib nor seaborn nor torch.
 from progdistill import config as pdc  # noqa: E402
-from progdistill import portable as pdp  # noqa: E402
-from progdistill.figures import (  # noqa: E402
-    CAPTIONS,
-    HIERARCHICAL_FIGURES,
-    PARITY_FIGURES,
-    figure_kind,
-)
+from progdistill import layout as L  # noqa: E402
 from progdistill import placement as pdpl  # noqa: E402
+from progdistill import portable as pdp  # noqa: E402
 from progdistill import resources as pdr  # noqa: E402
-from progdistill import theory as pdt  # noqa: E402
-from progdistill.theory_figures import CAPTIONS as THEORY_CAPTIONS  # noqa: E402
 
 try:
     # Schema (draft 2020-12) + defaults + semantic checks, before any job is scheduled.
@@ -37,7 +32,6 @@ config.update(_validated)
 if config["kernel_target"] == "portable":
     os.environ.update(pdp.environment())
 
-RES = "results"
 EXPS = config["experiments"]
 ENV = "../../envs/progdistill.yaml"
 # Where each training job runs (progdistill.placement: device, placement, the cost model). Decided here,
@@ -46,25 +40,7 @@ COST = pdr.CostModel.load(config)
 
 
 wildcard_constraints:
-    exp="[A-Za-z][A-Za-z0-9_-]*",
-    tid=r"lr[0-9.e+-]+_s[0-9]+",
-    step=r"[0-9]+",
-    width=r"[0-9]+",
-    fig=r"fig[0-9]+[a-z]?",
-
-
-def teacher_curves(wc):
-    return [
-        f"{RES}/{wc.exp}/teacher/{t}/curve.parquet"
-        for t in pdc.teacher_ids(EXPS[wc.exp])
-    ]
-
-
-def teacher_ckpt_dirs(wc):
-    """Checkpoint folders of every teacher (which one is selected is known only at run time)."""
-    return [
-        f"{RES}/{wc.exp}/teacher/{t}/checkpoints" for t in pdc.teacher_ids(EXPS[wc.exp])
-    ]
+    **L.WILDCARDS,
 
 
 def selected_teacher(exp_name):
@@ -73,26 +49,21 @@ def selected_teacher(exp_name):
         return json.load(fh)["teacher"]
 
 
+def teacher_curves(wc):
+    return L.teacher_curves(wc.exp, EXPS[wc.exp])
+
+
+def selected_checkpoints(wc):
+    """The selected teacher's checkpoint folder: retraining another teacher reruns no student."""
+    return L.TEACHER_CHECKPOINTS.format(exp=wc.exp, tid=selected_teacher(wc.exp))
+
+
+def selected_curve(wc):
+    return L.TEACHER_CURVE.format(exp=wc.exp, tid=selected_teacher(wc.exp))
+
+
 def probe_tables(exp_name):
-    tid = selected_teacher(exp_name)
-    return [
-        f"{RES}/{exp_name}/probe/{tid}/step{s}.parquet"
-        for s in pdc.teacher_checkpoints(EXPS[exp_name])
-    ]
-
-
-def student_cells(exp_name):
-    return pdc.student_cells(EXPS[exp_name])
-
-
-def curve_tables(exp_name):
-    exp = EXPS[exp_name]
-    out = [f"{RES}/{exp_name}/teacher/{t}/curve.parquet" for t in pdc.teacher_ids(exp)]
-    out += [
-        f"{RES}/{exp_name}/students/{name}/w{w}.parquet"
-        for name, w in student_cells(exp_name)
-    ]
-    return out
+    return L.probe_tables(exp_name, EXPS[exp_name], selected_teacher(exp_name))
 
 
 def selection_input(wc):
@@ -159,41 +130,5 @@ def students_mem_mb(wildcards, attempt):
     return pdr.students_mem_mb(config, exp, wildcards.strategy, width, attempt, side)
 
 
-def figure_names():
-    """Each family of figures is drawn when the experiment it names exists."""
-    names = []
-    if config["figures"]["parity"] in EXPS:
-        names += PARITY_FIGURES
-    if config["figures"]["hierarchical"] in EXPS:
-        names += HIERARCHICAL_FIGURES
-    return names
-
-
 def figure_experiment(wc):
-    return config["figures"][figure_kind(wc.fig)]
-
-
-def all_targets():
-    figs = expand(
-        f"{RES}/figures/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"]
-    )
-    # A configuration may hold only a theory section: no experiment tables then.
-    tables = (
-        ["curves.parquet", "probe.parquet", "summary.parquet", "summary.md"]
-        if EXPS
-        else []
-    ) + ["config.yaml"]
-    scaling = [
-        f"{RES}/figures/scaling_{e}.{ext}"
-        for e in EXPS
-        if "scaling" in EXPS[e]
-        for ext in ["pdf", "png"]
-    ]
-    selections = [f"{RES}/{e}/teacher/transition.json" for e in EXPS]
-    return (
-        [f"{RES}/{t}" for t in tables]
-        + figs
-        + scaling
-        + selections
-        + pdt.targets(config, RES)
-    )
+    return config["figures"][L.FIGURES[wc.fig].family]

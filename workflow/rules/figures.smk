@@ -1,24 +1,27 @@
 rule figure:
-    """One figure (PDF + PNG) from the aggregated tables; `snakemake results/figures/fig2b.pdf`."""
+    """One figure (PDF + PNG) of the registry (progdistill.layout.FIGURES) from the aggregated tables;
+    `snakemake results/figures/fig2b.pdf`."""
     input:
-        curves=f"{RES}/curves.parquet",
-        probe=f"{RES}/probe.parquet",
-        selected=lambda wc: f"{RES}/{figure_experiment(wc)}/teacher/selected.json",
-        selection=lambda wc: f"{RES}/{figure_experiment(wc)}/teacher/transition.json",
+        curves=L.CURVES,
+        probe=L.PROBES,
+        selected=lambda wc: L.SELECTED.format(exp=figure_experiment(wc)),
+        selection=lambda wc: L.SELECTION.format(exp=figure_experiment(wc)),
     output:
-        pdf=f"{RES}/figures/{{fig}}.pdf",
+        pdf=L.FIGURE_PDF,
         png=report(
-            f"{RES}/figures/{{fig}}.png",
+            L.FIGURE_PNG,
             caption="../report/figure.rst",
             category=figure_experiment,
             labels={"figure": "{fig}"},
         ),
     log:
-        f"{RES}/logs/figures/{{fig}}.log",
+        L.FIGURE_LOG,
+    wildcard_constraints:
+        fig=L.figure_pattern("parity", "hierarchical"),
     conda:
         ENV
     params:
-        caption=lambda wc: CAPTIONS[wc.fig],
+        caption=lambda wc: L.FIGURES[wc.fig].caption,
         experiment=figure_experiment,
     script:
         "../scripts/figure.py"
@@ -27,17 +30,17 @@ rule figure:
 rule scaling_figure:
     """Steps to accuracy against width (log-log) for an experiment with a `scaling` CE width sweep."""
     input:
-        curves=f"{RES}/curves.parquet",
+        curves=L.CURVES,
     output:
-        pdf=f"{RES}/figures/scaling_{{exp}}.pdf",
+        pdf=L.SCALING_PDF,
         png=report(
-            f"{RES}/figures/scaling_{{exp}}.png",
+            L.SCALING_PNG,
             caption="../report/scaling.rst",
             category="{exp}",
             labels={"figure": "scaling_{exp}"},
         ),
     log:
-        f"{RES}/logs/figures/scaling_{{exp}}.log",
+        L.SCALING_LOG,
     conda:
         ENV
     script:

@@ -1,13 +1,19 @@
 rule probe:
     """Correlate one teacher checkpoint's outputs with in- and off-support monomials."""
     input:
-        f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints",
+        L.TEACHER_CHECKPOINTS,
     output:
-        temp(f"{RES}/{{exp}}/probe/{{tid}}/step{{step}}.parquet"),
+        # Kept (not temp): a later aggregation must not recompute them, and with them the selection.
+        L.PROBE,
     log:
-        f"{RES}/logs/{{exp}}/probe/{{tid}}/step{{step}}.log",
+        L.PROBE_LOG,
     conda:
         ENV
     threads: 1
+    params:
+        # A changed setting that this job's numbers depend on reruns it (config.probe_spec).
+        spec=lambda wc: pdc.digest(pdc.probe_spec(EXPS[wc.exp])),
+        # kernel_target: portable also fixes numpy's BLAS path (progdistill.portable): other numbers.
+        numerics=config["kernel_target"],
     script:
         "../scripts/probe.py"

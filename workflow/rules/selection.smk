@@ -4,21 +4,23 @@ checkpoint select_checkpoints:
     name them are re-evaluated with the chosen steps once it has run.
     """
     input:
-        selected=f"{RES}/{{exp}}/teacher/selected.json",
-        curve=lambda wc: f"{RES}/{wc.exp}/teacher/{selected_teacher(wc.exp)}/curve.parquet",
+        # The selected teacher's curve and probe (selected.json only as a parameter: see rule students).
+        curve=selected_curve,
         probe=lambda wc: probe_tables(wc.exp),
     output:
         report(
-            f"{RES}/{{exp}}/teacher/transition.json",
+            L.SELECTION,
             caption="../report/selection.rst",
             category="{exp}",
             labels={"figure": "checkpoint selection"},
         ),
     log:
-        f"{RES}/logs/{{exp}}/select_checkpoints.log",
+        L.SELECTION_LOG,
     # Students naming selected checkpoints wait on this tiny job.
     priority: 20
     conda:
         ENV
+    params:
+        selected=L.SELECTED,
     script:
         "../scripts/select_checkpoints.py"

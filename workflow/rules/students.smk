@@ -1,13 +1,14 @@
 rule students:
     """Every LR x seed of one (strategy, width) cell, trained together in the engine."""
     input:
-        selected=f"{RES}/{{exp}}/teacher/selected.json",
-        checkpoints=teacher_ckpt_dirs,
+        # The selected teacher's folder, not selected.json: retraining a teacher that stays unselected
+        # (select_teacher rewrites the file) reruns no student; selecting another one changes this input.
+        checkpoints=selected_checkpoints,
         selection=selection_input,
     output:
-        f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet",
+        L.STUDENT,
     log:
-        f"{RES}/logs/{{exp}}/students/{{strategy}}/w{{width}}.log",
+        L.STUDENT_LOG,
     # The longest jobs start first; the short probe jobs fill in around them.
     priority: 10
     conda:
@@ -19,9 +20,11 @@ rule students:
         mem_mb=students_mem_mb,
     params:
         device=students_device,
-        state=f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt",
-        teachers=lambda wc: f"{RES}/{wc.exp}/teacher",
-        # Teacher logits shared by the experiment's student jobs (config teacher_cache).
-        cache=f"{RES}/{{exp}}/cache/teacher_logits",
+        selected=L.SELECTED,
+        state=L.STUDENT_STATE,
+        cache=L.LOGIT_CACHE,
+        # A changed setting that this job's numbers depend on reruns it (config.student_spec).
+        spec=lambda wc: pdc.digest(pdc.student_spec(EXPS[wc.exp], wc.strategy)),
+        numerics=config["kernel_target"],
     script:
         "../scripts/students.py"

@@ -1,18 +1,18 @@
 rule summary:
     """Steps to 90/95/99% accuracy per experiment x width x strategy: results/summary.{parquet,md,html}."""
     input:
-        f"{RES}/curves.parquet",
+        L.CURVES,
     output:
-        parquet=f"{RES}/summary.parquet",
-        md=f"{RES}/summary.md",
+        parquet=L.SUMMARY_PARQUET,
+        md=L.SUMMARY_MD,
         html=report(
-            f"{RES}/summary.html",
+            L.SUMMARY_HTML,
             caption="../report/summary.rst",
             category="Summary",
             labels={"table": "steps to accuracy"},
         ),
     log:
-        f"{RES}/logs/summary.log",
+        L.SUMMARY_LOG,
     conda:
         ENV
     script:
@@ -22,15 +22,15 @@ rule summary:
 rule record_config:
     """The configuration as it ran (defaults filled in): results/config.yaml, and a page of the report."""
     output:
-        yaml=f"{RES}/config.yaml",
+        yaml=L.CONFIG_YAML,
         html=report(
-            f"{RES}/config.html",
+            L.CONFIG_HTML,
             caption="../report/config.rst",
             category="Configuration",
             labels={"file": "config"},
         ),
     log:
-        f"{RES}/logs/record_config.log",
+        L.CONFIG_LOG,
     conda:
         ENV
     params:

@@ -1,10 +1,10 @@
 rule teacher:
     """Train one teacher (LR x seed) with CE, saving checkpoints at the configured interval."""
     output:
-        curve=f"{RES}/{{exp}}/teacher/{{tid}}/curve.parquet",
-        checkpoints=directory(f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints"),
+        curve=L.TEACHER_CURVE,
+        checkpoints=directory(L.TEACHER_CHECKPOINTS),
     log:
-        f"{RES}/logs/{{exp}}/teacher/{{tid}}.log",
+        L.TEACHER_LOG,
     conda:
         ENV
     threads: config["threads"]
@@ -14,23 +14,26 @@ rule teacher:
         mem_mb=teacher_mem_mb,
     params:
         device=teacher_device,
-        # Outside the outputs: Snakemake deletes an incomplete job's outputs before rerunning it.
-        state=f"{RES}/{{exp}}/teacher/{{tid}}/resume.pt",
-        staging=f"{RES}/{{exp}}/teacher/{{tid}}/checkpoints.partial",
+        state=L.TEACHER_STATE,
+        staging=L.TEACHER_STAGING,
+        # A changed setting that this job's numbers depend on reruns it (config.teacher_spec).
+        spec=lambda wc: pdc.digest(pdc.teacher_spec(EXPS[wc.exp])),
+        # kernel_target changes the float order, hence the numbers: another one reruns the job.
+        numerics=config["kernel_target"],
     script:
         "../scripts/teacher.py"
 
 
 checkpoint select_teacher:
     """Pick the teacher the students learn from (best LR, as the paper reports). A checkpoint: only the
-    selected teacher is probed, and the DAG below is re-evaluated once the choice is known.
+    selected teacher is probed and taught from, and the DAG below is re-evaluated once the choice is known.
     """
     input:
         teacher_curves,
     output:
-        f"{RES}/{{exp}}/teacher/selected.json",
+        L.SELECTED,
     log:
-        f"{RES}/logs/{{exp}}/select_teacher.log",
+        L.SELECTED_LOG,
     # Students wait on this tiny job: run it before the many probe jobs.
     priority: 20
     conda:

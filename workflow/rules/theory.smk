@@ -1,12 +1,11 @@
-# Appendix B checked numerically (README "Theory check (appendix B)"): the two-stage teacher of Algorithm 1
-# per (d, n) cell, the theorem B.8 students per n, one table, two figures. Runs only with a `theory` section
-# (progdistill.theory.targets, asked for by all_targets in common.smk).
+# Appendix B checked numerically (docs/theory.md): the two-stage teacher of Algorithm 1 per (d, n) cell, the
+# theorem B.8 students per n, one table, two figures. Runs only with a `theory` section (layout.all_targets).
 rule theory_correlation:
     """The teacher's first stage at one (d, n), every seed and batch factor: theorem B.2, lemma B.5."""
     output:
-        f"{RES}/theory/correlation/d{{d}}_n{{n}}.parquet",
+        L.THEORY_CORRELATION,
     log:
-        f"{RES}/logs/theory/correlation_d{{d}}_n{{n}}.log",
+        L.THEORY_CORRELATION_LOG,
     wildcard_constraints:
         d="[0-9]+",
         n="[0-9]+",
@@ -20,9 +19,9 @@ rule theory_correlation:
 rule theory_students:
     """Theorem B.8 at one n: per seed a two-stage teacher, then progressive and one-shot students."""
     output:
-        f"{RES}/theory/students/n{{n}}.parquet",
+        L.THEORY_STUDENTS,
     log:
-        f"{RES}/logs/theory/students_n{{n}}.log",
+        L.THEORY_STUDENTS_LOG,
     wildcard_constraints:
         n="[0-9]+",
     conda:
@@ -35,13 +34,13 @@ rule theory_students:
 rule theory_aggregate:
     """All cells in one table (results/theory/theory.parquet) with fitted slopes, and a markdown summary."""
     input:
-        correlation=lambda wc: pdt.correlation_tables(config, RES),
-        students=lambda wc: pdt.student_tables(config, RES),
+        correlation=lambda wc: L.theory_tables(config)[0],
+        students=lambda wc: L.theory_tables(config)[1],
     output:
-        parquet=f"{RES}/theory/theory.parquet",
-        md=f"{RES}/theory/theory.md",
+        parquet=L.THEORY_TABLE,
+        md=L.THEORY_MD,
     log:
-        f"{RES}/logs/theory/aggregate.log",
+        L.THEORY_LOG,
     conda:
         ENV
     threads: 1
@@ -52,23 +51,23 @@ rule theory_aggregate:
 rule theory_figure:
     """results/figures/theory_corr (lemma B.5) and theory_samples (theorem B.8), PDF + PNG."""
     input:
-        f"{RES}/theory/theory.parquet",
+        L.THEORY_TABLE,
     output:
-        pdf=f"{RES}/figures/theory_{{name}}.pdf",
+        pdf=L.FIGURE_PDF,
         png=report(
-            f"{RES}/figures/theory_{{name}}.png",
+            L.FIGURE_PNG,
             caption="../report/theory.rst",
             category="theory (appendix B)",
-            labels={"figure": "theory_{name}"},
+            labels={"figure": "{fig}"},
         ),
     log:
-        f"{RES}/logs/figures/theory_{{name}}.log",
+        L.FIGURE_LOG,
     wildcard_constraints:
-        name="|".join(pdt.THEORY_FIGURES),
+        fig=L.figure_pattern("theory"),
     conda:
         ENV
     threads: 1
     params:
-        caption=lambda wc: THEORY_CAPTIONS[wc.name],
+        caption=lambda wc: L.FIGURES[wc.fig].caption,
     script:
         "../scripts/theory_figure.py"

@@ -1,4 +1,4 @@
-from progdistill import logs, study
+from progdistill import layout, logs, study
 
 logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
@@ -7,6 +7,6 @@ study.run_probe(
     sm.wildcards.exp,
     sm.wildcards.tid,
     int(sm.wildcards.step),
-    study.checkpoint_file(sm.input[0], int(sm.wildcards.step)),
+    layout.checkpoint_file(sm.input[0], int(sm.wildcards.step)),
     sm.output[0],
 )

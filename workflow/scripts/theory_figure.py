@@ -1,9 +1,10 @@
-from progdistill import logs, theory_figures
+from progdistill import logs
+from progdistill.theory import figures
 
 logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
-theory_figures.make_figure(
-    sm.wildcards.name,
+figures.make_figure(
+    sm.wildcards.fig,
     sm.input[0],
     sm.output.pdf,
     sm.output.png,

@@ -11,13 +11,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from .figures import save_figure  # noqa: E402
-from .theory import loglog_slope  # noqa: E402
+from .. import layout as L  # noqa: E402
+from ..figures import save_figure  # noqa: E402
+from .tables import loglog_slope  # noqa: E402
 
-CAPTIONS = {
-    "corr": "Teacher after stage 1 of Algorithm 1: lemma B.5's correlations, measured vs predicted.",
-    "samples": "Theorem B.8: students taught by checkpoint 1, then the final teacher, vs by the final one.",
-}
+# Captions by drawing name (the registry, layout.FIGURES, holds them by figure name theory_<drawing>).
+CAPTIONS = {fig.draw: fig.caption for fig in L.FIGURES.values() if fig.family == "theory"}
 
 
 def _mean_se(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -167,12 +166,16 @@ def samples_figure(df: pd.DataFrame, target_loss: float | None = None):
     return fig
 
 
-FIGURES = {"corr": corr_figure, "samples": samples_figure}
+# Drawing functions by the name layout.FIGURES entries of family "theory" give in ``draw``.
+DRAWINGS = {"corr": corr_figure, "samples": samples_figure}
+FIGURES = DRAWINGS  # the former name
 
 
 def make_figure(name: str, table: str, pdf: str, png: str, target_loss: float | None = None) -> None:
+    """Draw the registered theory figure ``name`` (theory_corr or theory_samples)."""
+    spec = L.FIGURES[name]
     sns.set_theme(style="whitegrid", context="paper")
-    fig = FIGURES[name](pd.read_parquet(table), target_loss)
-    fig.suptitle(f"theory_{name}: {CAPTIONS[name]}", fontsize="small", y=1.0)
+    fig = DRAWINGS[spec.draw](pd.read_parquet(table), target_loss, **spec.options)
+    fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
     fig.tight_layout()
     save_figure(fig, pdf, png)

@@ -1,0 +1,300 @@
+"""Where everything lives: every path template of the workflow, every target list, and the figure
+registry (name -> experiment family, caption, what draws it).
+
+The rules take their input/output/log patterns from here, the scripts and the package build paths from
+here, and the tests check the rules against it. Standard library only: the Snakefile imports this module on
+every DAG evaluation (each cluster job included), which must not load matplotlib, seaborn or torch.
+
+Templates use Snakemake's wildcard syntax; ``TEMPLATE.format(exp=..., ...)`` gives a concrete path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+RES = "results"
+GPU_BENCH = f"{RES}/bench/engine_cuda.json"  # make bench-gpu's results, read by resources.CostModel
+LOGS = f"{RES}/logs"
+
+# ------------------------------------------------------------------------------------ path templates
+
+# Teachers: one folder per (lr, seed) id, see teacher_id().
+TEACHER_DIR = f"{RES}/{{exp}}/teacher/{{tid}}"
+TEACHER_CURVE = f"{TEACHER_DIR}/curve.parquet"
+TEACHER_CHECKPOINTS = f"{TEACHER_DIR}/checkpoints"
+# Outside the outputs: Snakemake deletes an incomplete job's outputs before rerunning it.
+TEACHER_STATE = f"{TEACHER_DIR}/resume.pt"
+TEACHER_STAGING = f"{TEACHER_DIR}/checkpoints.partial"
+TEACHER_LOG = f"{LOGS}/{{exp}}/teacher/{{tid}}.log"
+CHECKPOINT_FILE = "step{step}.safetensors"  # inside a checkpoints folder (or its staging folder)
+
+SELECTED = f"{RES}/{{exp}}/teacher/selected.json"
+SELECTED_LOG = f"{LOGS}/{{exp}}/select_teacher.log"
+SELECTION = f"{RES}/{{exp}}/teacher/transition.json"
+SELECTION_LOG = f"{LOGS}/{{exp}}/select_checkpoints.log"
+
+PROBE = f"{RES}/{{exp}}/probe/{{tid}}/step{{step}}.parquet"
+PROBE_LOG = f"{LOGS}/{{exp}}/probe/{{tid}}/step{{step}}.log"
+
+STUDENT = f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet"
+STUDENT_STATE = f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt"
+STUDENT_LOG = f"{LOGS}/{{exp}}/students/{{strategy}}/w{{width}}.log"
+# Teacher logits shared by an experiment's student jobs (config teacher_cache).
+LOGIT_CACHE = f"{RES}/{{exp}}/cache/teacher_logits"
+
+CURVES = f"{RES}/curves.parquet"
+PROBES = f"{RES}/probe.parquet"
+AGGREGATE_LOG = f"{LOGS}/aggregate.log"
+SUMMARY_PARQUET = f"{RES}/summary.parquet"
+SUMMARY_MD = f"{RES}/summary.md"
+SUMMARY_HTML = f"{RES}/summary.html"
+SUMMARY_LOG = f"{LOGS}/summary.log"
+CONFIG_YAML = f"{RES}/config.yaml"
+CONFIG_HTML = f"{RES}/config.html"
+CONFIG_LOG = f"{LOGS}/record_config.log"
+
+# Every registered figure (paper and theory alike) is results/figures/<name>.{pdf,png}.
+FIGURE_PDF = f"{RES}/figures/{{fig}}.pdf"
+FIGURE_PNG = f"{RES}/figures/{{fig}}.png"
+FIGURE_LOG = f"{LOGS}/figures/{{fig}}.log"
+SCALING_PDF = f"{RES}/figures/scaling_{{exp}}.pdf"
+SCALING_PNG = f"{RES}/figures/scaling_{{exp}}.png"
+SCALING_LOG = f"{LOGS}/figures/scaling_{{exp}}.log"
+
+THEORY_CORRELATION = f"{RES}/theory/correlation/d{{d}}_n{{n}}.parquet"
+THEORY_CORRELATION_LOG = f"{LOGS}/theory/correlation_d{{d}}_n{{n}}.log"
+THEORY_STUDENTS = f"{RES}/theory/students/n{{n}}.parquet"
+THEORY_STUDENTS_LOG = f"{LOGS}/theory/students_n{{n}}.log"
+THEORY_TABLE = f"{RES}/theory/theory.parquet"
+THEORY_MD = f"{RES}/theory/theory.md"
+THEORY_LOG = f"{LOGS}/theory/aggregate.log"
+
+# What each wildcard may hold (the Snakefile's wildcard_constraints).
+WILDCARDS = {
+    "exp": "[A-Za-z][A-Za-z0-9_-]*",
+    "tid": r"lr[0-9.e+-]+_s[0-9]+",
+    "step": r"[0-9]+",
+    "width": r"[0-9]+",
+}
+
+
+def checkpoint_file(ckpt_dir: str, step: int) -> str:
+    """A teacher checkpoint inside its folder (TEACHER_CHECKPOINTS, or the staging folder while training)."""
+    return os.path.join(ckpt_dir, CHECKPOINT_FILE.format(step=step))
+
+
+# ------------------------------------------------------------------------------------ names from config
+
+
+def teacher_id(lr: float, seed: int) -> str:
+    return f"lr{lr:g}_s{seed}"
+
+
+def parse_teacher_id(tid: str) -> tuple[float, int]:
+    lr, seed = tid[2:].rsplit("_s", 1)
+    return float(lr), int(seed)
+
+
+def teacher_ids(exp: dict) -> list[str]:
+    t = exp["teacher"]
+    return [teacher_id(lr, seed) for lr in t["lrs"] for seed in t["seeds"]]
+
+
+def teacher_checkpoints(exp: dict) -> list[int]:
+    t = exp["teacher"]
+    return list(range(0, t["steps"] + 1, t["checkpoint_every"]))
+
+
+def student_cells(exp: dict) -> list[tuple[str, int]]:
+    """(strategy, width) of every student job: each strategy at the student widths, plus CE at the
+    scaling sweep's widths."""
+    cells = [(st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]]
+    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
+    if "scaling" in exp and ce:
+        cells += [(ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells]
+    return cells
+
+
+# ------------------------------------------------------------------------------------ target lists
+
+
+def teacher_curves(exp_name: str, exp: dict) -> list[str]:
+    return [TEACHER_CURVE.format(exp=exp_name, tid=t) for t in teacher_ids(exp)]
+
+
+def probe_tables(exp_name: str, exp: dict, tid: str) -> list[str]:
+    """The probe of every checkpoint of teacher ``tid`` (the selected one)."""
+    return [PROBE.format(exp=exp_name, tid=tid, step=s) for s in teacher_checkpoints(exp)]
+
+
+def curve_tables(exp_name: str, exp: dict) -> list[str]:
+    out = teacher_curves(exp_name, exp)
+    out += [STUDENT.format(exp=exp_name, strategy=name, width=w) for name, w in student_cells(exp)]
+    return out
+
+
+def theory_tables(cfg: dict) -> tuple[list[str], list[str]]:
+    """(first-stage correlation cells, student cells) of the theory section."""
+    th = cfg["theory"]
+    corr = [THEORY_CORRELATION.format(d=c["d"], n=n) for c in th["correlation"]["grid"] for n in c["n"]]
+    return corr, [THEORY_STUDENTS.format(n=n) for n in th["students"]["n"]]
+
+
+def figure_names(cfg: dict) -> list[str]:
+    """The registered figures this configuration draws: a family is drawn when the experiment that
+    ``figures.<family>`` names exists; theory figures when there is a theory section."""
+    exps = cfg.get("experiments", {})
+    names = []
+    for name, fig in FIGURES.items():
+        if fig.family == "theory":
+            if "theory" in cfg:
+                names.append(name)
+        elif cfg["figures"][fig.family] in exps:
+            names.append(name)
+    return names
+
+
+def all_targets(cfg: dict) -> list[str]:
+    """What `rule all` asks for."""
+    exps = cfg.get("experiments", {})
+    # A configuration may hold only a theory section: no experiment tables then.
+    out = [CURVES, PROBES, SUMMARY_PARQUET, SUMMARY_MD] if exps else []
+    out.append(CONFIG_YAML)
+    paper = [n for n in figure_names(cfg) if FIGURES[n].family != "theory"]
+    out += [t.format(fig=f) for f in paper for t in (FIGURE_PDF, FIGURE_PNG)]
+    out += [t.format(exp=e) for e in exps if "scaling" in exps[e] for t in (SCALING_PDF, SCALING_PNG)]
+    out += [SELECTION.format(exp=e) for e in exps]
+    if "theory" in cfg:
+        theory = [n for n in figure_names(cfg) if FIGURES[n].family == "theory"]
+        out += [THEORY_TABLE, THEORY_MD]
+        out += [t.format(fig=f) for f in theory for t in (FIGURE_PDF, FIGURE_PNG)]
+    return out
+
+
+# ------------------------------------------------------------------------------------ figure registry
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: ``family`` is the config key ``figures.<family>`` naming the experiment drawn (parity,
+    hierarchical) or ``theory``; ``draw`` names the drawing function (registered with
+    ``figures.drawing`` or in ``theory.figures.DRAWINGS``), called with ``options`` as keywords."""
+
+    family: str
+    caption: str
+    draw: str
+    options: dict = field(default_factory=dict)
+
+
+FAMILIES = ("parity", "hierarchical", "theory")
+
+FIGURES: dict[str, Figure] = {
+    "fig1a": Figure(
+        "parity",
+        "CE training: wider models learn sparse parity faster (teacher included).",
+        "ce_widths",
+        dict(with_teacher=True, title="CE training: accuracy vs steps"),
+    ),
+    "fig1b": Figure(
+        "parity",
+        "Strategies for the larger student: progressive distillation vs CE and one-shot.",
+        "strategies",
+        dict(which=1),
+    ),
+    "fig2a": Figure(
+        "parity",
+        "Teacher accuracy; triangles: 2-shot candidates; band, dashed lines: automatic selection.",
+        "teacher_selection",
+    ),
+    "fig2b": Figure(
+        "parity",
+        "Teacher output correlation with in-support vs off-support monomials through training.",
+        "probe_degrees",
+    ),
+    "fig2c": Figure(
+        "parity",
+        "2-shot distillation (larger student) from each candidate checkpoint, tau = 1.",
+        "pshot",
+        dict(which=1, lows=[False], label="2-shot"),
+    ),
+    "fig2d": Figure(
+        "parity",
+        "2-shot distillation (larger student) from each candidate checkpoint, low temperature.",
+        "pshot",
+        dict(which=1, lows=[True], label="2-shot"),
+    ),
+    "fig3a": Figure(
+        "parity",
+        "Sparse parity, CE: smaller models need more steps.",
+        "ce_widths",
+        dict(with_teacher=False, title="Sparse parity, CE, by width"),
+    ),
+    "fig4": Figure("parity", "Strategies for the smaller student.", "strategies", dict(which=0)),
+    "fig6": Figure(
+        "parity",
+        "2-shot distillation for the smaller student, tau = 1 and low temperature.",
+        "pshot",
+        dict(which=0, lows=[False, True], label="2-shot"),
+    ),
+    "fig3b": Figure(
+        "hierarchical",
+        "Hierarchical data, CE: smaller models need more steps (teacher included).",
+        "ce_widths",
+        dict(with_teacher=True, title="Hierarchical data, CE, by width"),
+    ),
+    "fig5": Figure(
+        "hierarchical", "Hierarchical data: strategies for the larger student.", "strategies", dict(which=1)
+    ),
+    "fig7a": Figure(
+        "hierarchical",
+        "Hierarchical teacher; triangles: p-shot candidates; band, dashed lines: automatic selection.",
+        "teacher_selection",
+    ),
+    "fig7b": Figure(
+        "hierarchical",
+        "3-shot (and 2-shot) distillation, larger student, tau = 1.",
+        "pshot",
+        dict(which=1, lows=[False], label="p-shot"),
+    ),
+    "fig7c": Figure(
+        "hierarchical",
+        "3-shot (and 2-shot) distillation, smaller student, tau = 1.",
+        "pshot",
+        dict(which=0, lows=[False], label="p-shot"),
+    ),
+    "fig7d": Figure(
+        "hierarchical",
+        "3-shot (and 2-shot) distillation, larger student, low temperature.",
+        "pshot",
+        dict(which=1, lows=[True], label="p-shot"),
+    ),
+    "fig7e": Figure(
+        "hierarchical",
+        "3-shot (and 2-shot) distillation, smaller student, low temperature.",
+        "pshot",
+        dict(which=0, lows=[True], label="p-shot"),
+    ),
+    "fig8": Figure(
+        "hierarchical", "Per-node feature correlations through training, by tree level.", "node_features"
+    ),
+    "theory_corr": Figure(
+        "theory",
+        "Teacher after stage 1 of Algorithm 1: lemma B.5's correlations, measured vs predicted.",
+        "corr",
+    ),
+    "theory_samples": Figure(
+        "theory",
+        "Theorem B.8: students taught by checkpoint 1, then the final teacher, vs by the final one.",
+        "samples",
+    ),
+}
+
+
+def figures_of(family: str) -> list[str]:
+    return [name for name, fig in FIGURES.items() if fig.family == family]
+
+
+def figure_pattern(*families: str) -> str:
+    """A wildcard constraint matching exactly the registered figures of these families."""
+    return "|".join(name for f in families for name in figures_of(f))
