@@ -308,6 +308,7 @@ PROBE_COLUMNS = [
     "node",
     "level",
     "correlation",
+    "stderr",
 ]
 
 
