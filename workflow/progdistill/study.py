@@ -116,9 +116,18 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
     training (area under the curve), which rewards both learning early and learning fully."""
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
     score = curves.groupby(["lr", "seed"]).accuracy.mean().rename("auc").reset_index()
-    final = curves.sort_values("step").groupby(["lr", "seed"]).accuracy.last().rename("final").reset_index()
-    score = score.merge(final).sort_values(["auc", "final"], ascending=False)
-    best = score.iloc[0]
+    # The last row as it is (NaN for a diverged teacher; last() would skip NaN), and a diverged teacher is
+    # never picked: its accuracy before it diverged must not win.
+    by = curves.sort_values("step").groupby(["lr", "seed"])
+    final = by.accuracy.apply(lambda a: a.iloc[-1]).rename("final").reset_index()
+    diverged = by.diverged.any().rename("diverged").reset_index()
+    score = score.merge(final).merge(diverged).sort_values(["auc", "final"], ascending=False)
+    if score.diverged.all():
+        ids = ", ".join(C.teacher_id(r.lr, r.seed) for r in score.itertuples())
+        raise RuntimeError(
+            f"{exp_name}: every teacher diverged ({ids}); lower experiments.{exp_name}.teacher.lrs"
+        )
+    best = score[~score.diverged].iloc[0]
     choice = {
         "experiment": exp_name,
         "teacher": C.teacher_id(float(best.lr), int(best.seed)),

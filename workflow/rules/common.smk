@@ -150,7 +150,14 @@ def all_targets():
     )
     # A configuration may hold only a theory section: no experiment tables then.
     tables = (
-        ["curves.parquet", "probe.parquet", "summary.parquet", "summary.md"]
+        [
+            "curves.parquet",
+            "probe.parquet",
+            "summary.parquet",
+            "summary.md",
+            "survival.parquet",
+            "comparisons.parquet",
+        ]
         if EXPS
         else []
     ) + ["config.yaml"]
@@ -160,11 +167,15 @@ def all_targets():
         if "scaling" in EXPS[e]
         for ext in ["pdf", "png"]
     ]
+    survival = [
+        f"{RES}/figures/survival_{e}.{ext}" for e in EXPS for ext in ["pdf", "png"]
+    ]
     selections = [f"{RES}/{e}/teacher/transition.json" for e in EXPS]
     return (
         [f"{RES}/{t}" for t in tables]
         + figs
         + scaling
+        + survival
         + selections
         + pdt.targets(config, RES)
     )
