@@ -234,7 +234,9 @@ def survival_figure(times: pd.DataFrame, cfg: dict, exp: str, pdf: str, png: str
     fig, axes = plt.subplots(1, max(1, len(widths)), figsize=(6 * max(1, len(widths)), 4.5), squeeze=False)
     order = [s["name"] for s in cfg["experiments"][exp]["strategies"]]
     names = [s for s in order if s in set(t.strategy)]
-    colors = dict(zip(names, sns.color_palette("husl", len(names)), strict=True))
+    colors = dict(
+        zip(names, sns.color_palette("tab20" if len(names) > 10 else "tab10", len(names)), strict=True)
+    )
     for ax, width in zip(axes[0], widths, strict=False):
         g = t[t.width == width]
         budget = int(g.budget.max())
