@@ -70,6 +70,9 @@ def test_survival_median_interval_and_logrank():
     stat, p = survival.logrank(t, never)
     assert p == pytest.approx(survival.min_logrank_p(3, 3)) and 0.02 < p < 0.03
     assert survival.logrank(never, never) == (0.0, 1.0)
+    # Every run of both groups at the same evaluation (zero variance): no evidence, not a crash.
+    same = pd.DataFrame({"steps": [100, 100, 100], "reached": [True, True, True]})
+    assert survival.logrank(same, same) == (0.0, 1.0)
 
 
 def test_teacher_selection_never_picks_a_diverged_teacher(tmp_path):
