@@ -21,6 +21,7 @@ include: "workflow/rules/students.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/survival.smk"
 include: "workflow/rules/theory.smk"
 
 

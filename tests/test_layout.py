@@ -25,6 +25,8 @@ RULE_TEMPLATES = {
     "record_config": [L.CONFIG_YAML, L.CONFIG_HTML, L.CONFIG_LOG],
     "figure": [L.FIGURE_PDF, L.FIGURE_PNG, L.FIGURE_LOG],
     "scaling_figure": [L.SCALING_PDF, L.SCALING_PNG, L.SCALING_LOG],
+    "survival": [L.SURVIVAL, L.COMPARISONS, L.SURVIVAL_LOG],
+    "survival_figure": [L.SURVIVAL_PDF, L.SURVIVAL_PNG, L.SURVIVAL_FIG_LOG],
     "theory_correlation": [L.THEORY_CORRELATION, L.THEORY_CORRELATION_LOG],
     "theory_students": [L.THEORY_STUDENTS, L.THEORY_STUDENTS_LOG],
     "theory_aggregate": [L.THEORY_TABLE, L.THEORY_MD, L.THEORY_LOG],

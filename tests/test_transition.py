@@ -18,23 +18,26 @@ def noisy(acc, seed=0, sd=0.01):
     return np.clip(acc + np.random.default_rng(seed).normal(0, sd, len(acc)), 0, 1)
 
 
-def flat_probe(ckpts=CKPTS, in_corr=0.01, off_corr=0.01, spike=None):
-    """Degree-1 probe rows: 5 in-support and 20 off-support monomials per checkpoint; ``spike`` maps
-    checkpoints to the in-support |corr| there."""
+def flat_probe(ckpts=CKPTS, in_corr=0.01, off_corr=0.01, spike=None, off=None, stderr=None):
+    """Degree-1 probe rows: 5 in-support and 20 off-support monomials per checkpoint; ``spike`` / ``off``
+    / ``stderr`` map checkpoints to the in-support |corr|, off-support |corr| and standard error there
+    (default 0.003, the size of a 32k-sample probe's)."""
     rows = []
     for c in ckpts:
         for j in range(25):
             ins = j < 5
-            val = (spike or {}).get(c, in_corr) if ins else off_corr
+            val = (spike or {}).get(c, in_corr) if ins else (off or {}).get(c, off_corr)
             rows.append(
                 dict(
                     checkpoint=c,
                     output="p1",
                     degree=1,
+                    monomial=str(j),
                     in_support=ins,
                     node=0 if ins else -1,
                     level=0,
                     correlation=val,
+                    stderr=(stderr or {}).get(c, 0.003),
                 )
             )
     return pd.DataFrame(rows)
@@ -102,6 +105,25 @@ def test_transition_from_probe_peak_inside_the_window():
     assert sel["reasons"]["transition"].startswith("probe")
     w = sel["window"]
     assert sel["checkpoints"]["before"] < w["start"] and sel["checkpoints"]["after"] > w["end"]
+
+
+def test_transition_weighs_the_probe_by_its_standard_error():
+    """A large in/off ratio made of noise loses to a smaller one measured precisely: at 140k in 0.008 vs
+    off 0.002 (ratio 4) with standard error 0.005 is within noise (z = 2.4); at 150k in 0.03 vs off 0.01
+    (ratio 3) with standard error 0.001 is 40 standard errors. The reason says so."""
+    curve = pd.DataFrame(dict(step=STEPS, accuracy=noisy(logistic(150_000, 5000))))
+    probe = flat_probe(
+        spike={140_000: 0.008, 150_000: 0.03},
+        off={140_000: 0.002, 150_000: 0.01},
+        stderr={140_000: 0.005, 150_000: 0.001},
+    )
+    sel = select_checkpoints(curve, probe, CKPTS, 0.5)
+    assert sel["checkpoints"]["transition"] == 150_000
+    assert "z-score" in sel["reasons"]["transition"] and "standard errors" in sel["reasons"]["transition"]
+    # Only noise in the window (z < flat_z everywhere): the steepest-rise fallback, with the reason.
+    noise = flat_probe(spike={140_000: 0.008}, off={140_000: 0.002}, stderr={140_000: 0.005})
+    sel = select_checkpoints(curve, noise, CKPTS, 0.5)
+    assert sel["reasons"]["transition"].startswith("probe flat") and "z-score" in sel["reasons"]["transition"]
 
 
 def test_transition_falls_back_to_the_steepest_rise_when_the_probe_is_flat():

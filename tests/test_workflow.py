@@ -202,17 +202,45 @@ def test_summary_table(smoke_run):
         "lr",
         "seeds",
         "final_accuracy",
-        "steps_to_90",
-        "steps_to_95",
-        "steps_to_99",
+        "diverged",
+        "median_steps_to_90",
+        "median_steps_to_95",
+        "median_steps_to_95_ci_low",
+        "median_steps_to_95_ci_high",
+        "median_steps_to_99",
         "reached_95",
+        "p_vs_ce_95",
         "speedup_vs_ce_95",
     ]:
         assert col in s.columns, col
     assert set(s.experiment) == {"parity", "hierarchical"}
     assert (s.seeds == 2).all() and s.reached_95.between(0, 2).all()
     md = (smoke_run / "results/summary.md").read_text()
-    assert "## parity, student width 16" in md and "| progressive |" in md
+    assert "## parity, student width 16" in md and "| progressive |" in md and "log-rank" in md
+
+
+@pytest.mark.slow
+def test_survival_and_comparison_tables(smoke_run):
+    res = smoke_run / "results"
+    surv = pd.read_parquet(res / "survival.parquet")
+    cols = "experiment width strategy threshold median_steps ci_low ci_high runs reached".split()
+    assert set(cols) <= set(surv.columns)
+    assert set(surv.threshold) == {0.9, 0.95, 0.99} and (surv.runs == 2).all()
+    got = surv.dropna(subset=["median_steps", "ci_low"])
+    assert len(got) and (got.ci_low <= got.median_steps).all()
+    comp = pd.read_parquet(res / "comparisons.parquet")
+    cols = "experiment width threshold strategy baseline test statistic p_value".split()
+    assert set(cols) <= set(comp.columns)
+    assert comp.p_value.between(0, 1).all() and set(comp.test) == {"log-rank"}
+    assert {"progressive vs ce", "progressive vs oneshot", "transition 2-shot vs other 2-shot"} <= set(
+        comp.claim
+    )
+    for exp in ("parity", "hierarchical"):
+        assert (res / f"figures/survival_{exp}.png").stat().st_size > 1000
+        assert (res / f"figures/survival_{exp}.pdf").read_bytes()[:5] == b"%PDF-"
+    probe = pd.read_parquet(res / "probe.parquet")
+    # n = 12 in the smoke configuration: 2^12 inputs = the probe's samples, so the probe is exact.
+    assert "stderr" in probe.columns and (probe.stderr == 0).all()
 
 
 @pytest.mark.slow

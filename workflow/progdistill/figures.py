@@ -20,6 +20,7 @@ from . import layout as L  # noqa: E402
 from .config import step_label  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .metrics import best_lr, steps_to_accuracy  # noqa: E402, F401 - re-exported
+from .noise import chance_level, draw_noise_floor, mark_chance, noise_floor  # noqa: E402
 from .transition import feature_curves  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -60,16 +61,16 @@ def drawing(name):
     return deco
 
 
-def _steps_axis(ax, title=None):
+def _steps_axis(ax, title=None, chance=0.5):
     ax.set_xlabel("training steps")
     ax.set_ylabel("held-out accuracy")
-    ax.set_ylim(0.4, 1.02)
+    mark_chance(ax, chance)  # the whole run: from the task's chance level
     ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
     if title:
         ax.set_title(title)
 
 
-def _lines(ax, df, hue, hue_order=None, palette=None, title=None):
+def _lines(ax, df, hue, hue_order=None, palette=None, title=None, chance=0.5):
     if df.empty:
         ax.text(0.5, 0.5, "no runs configured", ha="center", transform=ax.transAxes)
     else:
@@ -77,7 +78,7 @@ def _lines(ax, df, hue, hue_order=None, palette=None, title=None):
             df, x="step", y="accuracy", hue=hue, hue_order=hue_order, errorbar="se", ax=ax, palette=palette
         )
         ax.legend(fontsize="small", title=hue)
-    _steps_axis(ax, title)
+    _steps_axis(ax, title, chance)
 
 
 def _students(curves, exp, width=None, kinds=None, cfg=None):
@@ -138,7 +139,7 @@ def _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title):
         t = _teacher(curves, exp, selected).assign(model=f"teacher w={tw}")
         df = pd.concat([df, t])
         order += list(t.model.unique())
-    _lines(ax, df, "model", order, title=title)
+    _lines(ax, df, "model", order, title=title, chance=chance_level(cfg, exp))
     return fig
 
 
@@ -158,6 +159,7 @@ def _strategies_fig(curves, cfg, exp, width):
         "strategy",
         [o for o in order if o in set(df.strategy)],
         title=f"Strategies, student width {width}",
+        chance=chance_level(cfg, exp),
     )
     return fig
 
@@ -212,9 +214,7 @@ def fig2a(curves, probe, cfg, exp, selected):
                 va="top",
             )
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _steps_axis(ax, "Teacher accuracy, p-shot candidates, automatic selection")
-    # Many classes: chance is far below the other figures' 0.4 floor.
-    ax.set_ylim(min(0.4, float(t.accuracy.min()) - 0.05), 1.02)
+    _steps_axis(ax, "Teacher accuracy, p-shot candidates, automatic selection", chance_level(cfg, exp))
     return fig
 
 
@@ -250,12 +250,16 @@ def fig2b(curves, probe, cfg, exp, selected):
     acc = d1.drop_duplicates("checkpoint")
     ax2.plot(acc.checkpoint, acc.teacher_accuracy, color="grey", linestyle=":", label="teacher accuracy")
     ax2.set_ylabel("teacher accuracy", color="grey")
+    p1 = probe[(probe.experiment == exp) & (probe.teacher == selected["teacher"]) & (probe.output == "p1")]
+    draw_noise_floor(axes[0], noise_floor(p1[p1.degree == 1]))
+    axes[0].legend(fontsize="small")
     axes[0].set_title(r"degree 1: mean $|E[f_T(x)\,x_i]|$")
     axes[0].set_ylabel("mean |correlation|")
     ins = s[s.in_support]
     sns.lineplot(ins, x="checkpoint", y="abs_corr", hue="degree", palette="viridis", ax=axes[1])
     off = s[~s.in_support].groupby("checkpoint").abs_corr.mean()
     axes[1].plot(off.index, off.values, color="black", linestyle="--", label="off support (all degrees)")
+    draw_noise_floor(axes[1], noise_floor(p1))
     axes[1].legend(fontsize="small", title="in-support degree")
     # Log scale: the full-support monomial (the label) dwarfs the low-degree curriculum signal.
     axes[1].set_yscale("log")
@@ -272,7 +276,7 @@ def _pshot_fig(curves, cfg, exp, width, lows, titles, selection=None):
     fig, axes = plt.subplots(1, len(lows), figsize=(5.5 * len(lows), 4), squeeze=False)
     for ax, low, title in zip(axes[0], lows, titles, strict=True):
         df = _pshot_label(_students(curves, exp, width, _pshot_tau(low), cfg), cfg, exp, selection)
-        _lines(ax, df, "strategy", sorted(df.strategy.unique()), title=title)
+        _lines(ax, df, "strategy", sorted(df.strategy.unique()), title=title, chance=chance_level(cfg, exp))
     fig.tight_layout()
     return fig
 
@@ -318,6 +322,10 @@ def fig8(curves, probe, cfg, exp, selected):
     low = low.groupby(["checkpoint", "in_support", "level"]).abs_corr.max().reset_index()
     low["monomials"] = np.where(low.in_support, "level " + low.level.astype(str), "off support")
     sns.lineplot(low, x="checkpoint", y="abs_corr", hue="monomials", ax=axes[1])
+    draw_noise_floor(axes[1], noise_floor(p[p.degree < p[p.in_support].degree.max()]))
+    draw_noise_floor(
+        axes[0], noise_floor(p[p.in_support & (p.degree == p.groupby("node").degree.transform("max"))])
+    )
     axes[1].set_title("lower-degree monomials, by level")
     axes[1].set_ylabel("mean |correlation| (max over outputs)")
     acc = p.drop_duplicates("checkpoint")

@@ -61,6 +61,13 @@ FIGURE_LOG = f"{LOGS}/figures/{{fig}}.log"
 SCALING_PDF = f"{RES}/figures/scaling_{{exp}}.pdf"
 SCALING_PNG = f"{RES}/figures/scaling_{{exp}}.png"
 SCALING_LOG = f"{LOGS}/figures/scaling_{{exp}}.log"
+# Steps to accuracy as censored data (survival.py): Kaplan-Meier medians, log-rank tests, one figure each.
+SURVIVAL = f"{RES}/survival.parquet"
+COMPARISONS = f"{RES}/comparisons.parquet"
+SURVIVAL_LOG = f"{LOGS}/survival.log"
+SURVIVAL_PDF = f"{RES}/figures/survival_{{exp}}.pdf"
+SURVIVAL_PNG = f"{RES}/figures/survival_{{exp}}.png"
+SURVIVAL_FIG_LOG = f"{LOGS}/figures/survival_{{exp}}.log"
 
 THEORY_CORRELATION = f"{RES}/theory/correlation/d{{d}}_n{{n}}.parquet"
 THEORY_CORRELATION_LOG = f"{LOGS}/theory/correlation_d{{d}}_n{{n}}.log"
@@ -159,11 +166,12 @@ def all_targets(cfg: dict) -> list[str]:
     """What `rule all` asks for."""
     exps = cfg.get("experiments", {})
     # A configuration may hold only a theory section: no experiment tables then.
-    out = [CURVES, PROBES, SUMMARY_PARQUET, SUMMARY_MD] if exps else []
+    out = [CURVES, PROBES, SUMMARY_PARQUET, SUMMARY_MD, SURVIVAL, COMPARISONS] if exps else []
     out.append(CONFIG_YAML)
     paper = [n for n in figure_names(cfg) if FIGURES[n].family != "theory"]
     out += [t.format(fig=f) for f in paper for t in (FIGURE_PDF, FIGURE_PNG)]
     out += [t.format(exp=e) for e in exps if "scaling" in exps[e] for t in (SCALING_PDF, SCALING_PNG)]
+    out += [t.format(exp=e) for e in exps for t in (SURVIVAL_PDF, SURVIVAL_PNG)]
     out += [SELECTION.format(exp=e) for e in exps]
     if "theory" in cfg:
         theory = [n for n in figure_names(cfg) if FIGURES[n].family == "theory"]

@@ -4,7 +4,16 @@ For each feature block (the support for sparse parity, each internal node's bloc
 data) every subset T of each configured degree gives an in-support monomial chi_T(x) = prod_{i in T} x_i;
 off-support monomials are random subsets of coordinates outside every block, drawn without replacement
 (distinct coordinates, distinct subsets), so their degree is exactly the stated one. The correlation is
-E_x[f(x) chi_T(x)] over a fixed probe sample, for each teacher output f.
+the Fourier coefficient E_x[f(x) chi_T(x)], for each teacher output f, with its standard error:
+
+- when 2^n inputs are no more than the configured samples, every input is enumerated: the coefficient is
+  exact and its standard error 0;
+- otherwise it is estimated on a fixed probe sample by the centred estimator
+  N/(N-1) * mean_i((f(x_i) - mean f) chi_T(x_i)), which has the same expectation as the plain mean of
+  f chi_T (E chi_T = 0 for T non-empty) but far less variance when f has a large mean (p1 ~ 0.5 before
+  the teacher learns: the plain mean's noise floor was ~0.5 / sqrt(N)). Its standard error is the sample
+  standard deviation of the centred products over sqrt(N); chi_T^2 = 1 makes their sum of squares the
+  same for every monomial, so it costs nothing beyond the one matrix product.
 """
 
 from __future__ import annotations
@@ -79,25 +88,44 @@ def numpy_forward(arrays: dict, x: np.ndarray) -> np.ndarray:
     return out
 
 
+def probe_inputs(task, stream_seed: int, samples: int) -> tuple[np.ndarray, bool]:
+    """The probe's inputs and whether they are the whole cube: all 2^n inputs (in binary counting order)
+    when that is no more than ``samples``, else ``samples`` draws of the probe stream."""
+    n = task.n
+    if n < 63 and 2**n <= samples:
+        codes = np.arange(2**n, dtype=np.int64)[:, None] >> np.arange(n, dtype=np.int64)[None, :]
+        return (1 - 2 * (codes & 1)).astype(np.int8), True
+    return sample_inputs(stream_seed, 0, samples, n), False
+
+
 def probe_checkpoint(
     teacher: dict, task, monomials: list[Monomial], stream_seed: int, samples: int
 ) -> tuple[float, list[dict]]:
-    """Teacher accuracy on the probe sample and one row per (output, monomial). ``teacher`` holds the
-    checkpoint's arrays (checkpoints.read_checkpoint_arrays)."""
-    x = sample_inputs(stream_seed, 0, samples, task.n)
+    """Teacher accuracy on the probe inputs and one row per (output, monomial) with the correlation and
+    its standard error (module docstring). ``teacher`` holds the checkpoint's arrays
+    (checkpoints.read_checkpoint_arrays)."""
+    x, exact = probe_inputs(task, stream_seed, samples)
+    N = len(x)
     logits = numpy_forward(teacher, x)
     acc = float((logits.argmax(-1) == task.labels(x)).mean())
     # +-1 monomial values are exact in float32; the correlations accumulate in float64. Products are
     # taken over contiguous rows (one per coordinate), then laid out (samples, monomials) as before.
     xt = np.ascontiguousarray(x.T)
-    rows = np.empty((len(monomials), samples), dtype=np.int8)
+    rows = np.empty((len(monomials), N), dtype=np.int8)
     for j, m in enumerate(monomials):
         np.prod(xt[list(m.coords)], axis=0, dtype=np.int8, out=rows[j])
     chi = np.ascontiguousarray(rows.T, dtype=np.float32)
     rows = []
     for out_name, f in output_functions(logits).items():
-        corr = (f.astype(np.float32)[None, :] @ chi).astype(np.float64)[0] / samples
-        for m, c in zip(monomials, corr, strict=True):
+        fc = f - f.mean()  # over the whole cube, sum chi_T = 0: centring leaves the exact value unchanged
+        mean = (fc.astype(np.float32)[None, :] @ chi).astype(np.float64)[0] / N
+        if exact:
+            corr, stderr = mean, np.zeros_like(mean)
+        else:
+            corr = mean * N / (N - 1)  # unbiased: E[mean f * mean chi_T] = E[f chi_T] / N
+            var = (float(np.dot(fc, fc)) - N * mean**2) / (N - 1)  # of the products (f_i - mean f) chi_T
+            stderr = np.sqrt(np.maximum(var, 0.0) / N)
+        for m, c, se in zip(monomials, corr, stderr, strict=True):
             rows.append(
                 dict(
                     output=out_name,
@@ -107,6 +135,7 @@ def probe_checkpoint(
                     node=m.node,
                     level=m.level,
                     correlation=float(c),
+                    stderr=float(se),
                 )
             )
     return acc, rows

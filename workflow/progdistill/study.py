@@ -130,15 +130,21 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
     """Pick the teacher students learn from: the best LR (and seed) by mean held-out accuracy over
     training (area under the curve), which rewards both learning early and learning fully."""
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
-    score = rank_candidates(curves, [], ["lr", "seed"])
-    best = score.iloc[0]
+    score = rank_candidates(curves, [], ["lr", "seed"])  # diverged teachers ranked last
+    if score.diverged.all():
+        ids = ", ".join(C.teacher_id(r.lr, r.seed) for r in score.itertuples())
+        raise RuntimeError(
+            f"{exp_name}: every teacher diverged ({ids}); lower experiments.{exp_name}.teacher.lrs"
+        )
+    # Never a diverged teacher: its accuracy before it diverged must not win.
+    best = score[~score.diverged].iloc[0]
     choice = {
         "experiment": exp_name,
         "teacher": C.teacher_id(float(best.lr), int(best.seed)),
         "lr": float(best.lr),
         "seed": int(best.seed),
         "criterion": "highest mean held-out accuracy over training (AUC), then final accuracy",
-        "candidates": score[["lr", "seed", "auc", "final"]].to_dict(orient="records"),
+        "candidates": score[["lr", "seed", "auc", "final", "diverged"]].to_dict(orient="records"),
     }
     if best.final < 0.99:
         log.warning("%s: the selected teacher only reaches %.3f held-out accuracy", exp_name, best.final)
@@ -325,6 +331,7 @@ PROBE_COLUMNS = [
     "node",
     "level",
     "correlation",
+    "stderr",
 ]
 
 

@@ -21,7 +21,7 @@ DEFAULTS = {
     "start": 0.1,  # progress (share of the way from chance to 1) that opens the window
     "middle": 0.5,
     "end": 0.9,  # progress that closes it
-    "flat_ratio": 1.5,  # the probe is "flat" when in/off-support |corr| never exceeds this in the window
+    "flat_z": 3.0,  # the probe is "flat" when the in- vs off-support z-score never reaches this in the window
     "stage_share": 0.25,  # a stage: consecutive (smoothed) rises of >= this share of the steepest one
     "stage_gain": 0.1,  # ... that together gain at least this much progress
 }
@@ -107,14 +107,37 @@ def _nearest(ckpts: list[int], step: float) -> int:
 
 def probe_signal(probe: pd.DataFrame) -> pd.DataFrame:
     """Per checkpoint: mean |corr| of the lowest probed degree's in- and off-support monomials (the
-    paper's degree-1 probe; averaged over outputs when there are several) and their ratio."""
+    paper's degree-1 probe; averaged over outputs when there are several), their ratio, and ``z``: how
+    many standard errors the in-support mean stands above the off-support one.
+
+    Without a support signal the in-support monomials look like off-support ones, so the null spread of
+    one |corr| is the off-support monomials' standard deviation (sampling noise plus the network's
+    genuine background), floored by the probe's sampling standard error (column ``stderr``; 0 when the
+    probe enumerated every input): z = (in - off) / (spread * sqrt(1/k_in + 1/k_off))."""
     p = probe[probe.degree == probe.degree.min()].assign(abs_corr=lambda d: d.correlation.abs())
     if "p1" in set(p.output) and "margin" in set(p.output):
         p = p[p.output == "p1"]  # binary task: the paper's probe is on the class-1 probability
-    t = p.groupby(["checkpoint", "in_support"]).abs_corr.mean().unstack("in_support")
-    t = t.rename(columns={True: "in_support", False: "off_support"}).reset_index()
-    t["ratio"] = t.in_support / t.off_support
-    return t.sort_values("checkpoint", ignore_index=True)
+    if "stderr" not in p.columns:  # a table from before the probe reported standard errors
+        p = p.assign(stderr=0.0)
+    if "monomial" not in p.columns:
+        p = p.assign(monomial=p.index.astype(str))
+    # One value per monomial (mean over outputs), so k counts monomials, not monomial x output rows.
+    per = p.groupby(["checkpoint", "in_support", "monomial"]).agg(
+        abs_corr=("abs_corr", "mean"), se=("stderr", "mean")
+    )
+    g = per.groupby(["checkpoint", "in_support"])
+    t = g.abs_corr.agg(["mean", "std", "count"]).join(g.se.agg(lambda v: float(np.sqrt(np.mean(v**2)))))
+    t = t.unstack("in_support")
+    ins, off = t.xs(True, axis=1, level=1), t.xs(False, axis=1, level=1)
+    spread = np.maximum(off["std"].fillna(0.0), off["se"])
+    scale = spread * np.sqrt(1 / ins["count"] + 1 / off["count"])
+    diff = ins["mean"] - off["mean"]
+    z = np.where(scale > 0, diff / scale.where(scale > 0, 1.0), np.sign(diff) * np.inf)
+    out = pd.DataFrame(
+        {"in_support": ins["mean"], "off_support": off["mean"], "noise": spread, "z": z}, index=t.index
+    )
+    out["ratio"] = out.in_support / out.off_support
+    return out.reset_index().sort_values("checkpoint", ignore_index=True)
 
 
 def level_emergence(probe: pd.DataFrame) -> dict[int, dict]:
@@ -156,10 +179,11 @@ def select_checkpoints(
     the checkpoints p-shot strategies may name, each with the reason it was chosen.
 
     - ``transition``: the checkpoint inside the window (from the last checkpoint at or before ``start``
-      to ``end``) where the probe's in/off-support correlation ratio peaks; when that ratio never reaches
-      ``flat_ratio`` there, the checkpoint nearest the middle of the steepest accuracy rise.
-      (Restricting the peak search to the window matters: early in training batch-1 SGD leaves large
-      correlations on every coordinate, which can exceed the real spike.)
+      to ``end``) where the probe's in- vs off-support z-score (probe_signal: the lowest degree's mean
+      |corr| difference in standard errors) peaks; when it never reaches ``flat_z`` there, the checkpoint
+      nearest the middle of the steepest accuracy rise. (Restricting the peak search to the window
+      matters: early in training batch-1 SGD leaves large correlations on every coordinate, which can
+      exceed the real spike.)
     - ``before`` / ``after``: the last checkpoint at or before ``start - margin`` and the first at or
       after ``end + margin``, margin = half the window (at least one checkpoint interval): clearly
       outside the transition rather than on its edges.
@@ -190,19 +214,19 @@ def select_checkpoints(
     sig = probe_signal(probe)
     sig = sig[sig.checkpoint.isin(inside)]
     a, b = win["steepest"]
-    if len(sig) and sig.ratio.max() >= p["flat_ratio"]:
-        best = sig.loc[sig.ratio.idxmax()]
+    if len(sig) and sig.z.max() >= p["flat_z"]:
+        best = sig.loc[sig.z.idxmax()]
         out["checkpoints"]["transition"] = int(best.checkpoint)
         out["reasons"]["transition"] = (
-            f"probe: in/off-support |corr| ratio (lowest degree) peaks at {best.ratio:.2f} "
-            f"(in {best.in_support:.4f}, off {best.off_support:.4f}) at step {int(best.checkpoint)}, "
-            f"inside the accuracy window {lo}..{end}"
+            f"probe: in- vs off-support z-score (lowest degree) peaks at {best.z:.1f} standard errors "
+            f"(mean |corr| in {best.in_support:.4f}, off {best.off_support:.4f}, noise {best.noise:.4f}; "
+            f"ratio {best.ratio:.2f}) at step {int(best.checkpoint)}, inside the accuracy window {lo}..{end}"
         )
     else:
-        peak = float(sig.ratio.max()) if len(sig) else float("nan")
+        peak = float(sig.z.max()) if len(sig) else float("nan")
         out["checkpoints"]["transition"] = _nearest(inside or ckpts, (a + b) / 2)
         out["reasons"]["transition"] = (
-            f"probe flat in the window (largest in/off ratio {peak:.2f} < {p['flat_ratio']}): "
+            f"probe flat in the window (largest in- vs off-support z-score {peak:.1f} < {p['flat_z']}): "
             f"checkpoint nearest the middle of the steepest accuracy rise {a}..{b}"
         )
     every = ckpts[1] - ckpts[0] if len(ckpts) > 1 else 1
