@@ -379,6 +379,8 @@ def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, 
         "record_config": 1,
         "figure": len(FIGS),
         "scaling_figure": 1,
+        "survival": 1,
+        "survival_figure": 2,  # one per experiment: both read curves.parquet
         "all": 1,
     }
     counts.pop("total", None)
