@@ -8,9 +8,10 @@ and its jobs still go to GPU nodes. The decision reads the configuration and the
                        clear error (``engine.resolve_device``), so submitting from a GPU-less node works.
 ``device: auto``       per job: the GPU only when the model predicts the job at least ``placement.margin``
                        times faster there than on one CPU core with the best CPU backend (CPU slots are
-                       many, the GPU is one). ``placement.teacher`` / ``placement.students`` (``cpu``,
-                       ``gpu``) override the model for a rule. A GPU-placed job falls back to the CPU, with
-                       a warning, when its node's CUDA does not work.
+                       many, the GPU is one). ``placement.teacher`` / ``placement.teacher_logits`` /
+                       ``placement.students`` (``cpu``, ``gpu``) override the model for a rule. A
+                       GPU-placed job falls back to the CPU, with a warning, when its node's CUDA does
+                       not work.
 
 The probe has no GPU implementation (numpy), so its jobs are always CPU jobs. The cost model lives in
 ``progdistill.resources`` (``CostModel``): CPU figures measured here; GPU figures assumed until
@@ -31,7 +32,7 @@ from . import config as C
 from . import layout as L
 from .resources import CostModel, job_seconds
 
-RULES = ("teacher", "students")  # the rules placement decides; every other rule is a CPU job
+RULES = ("teacher", "teacher_logits", "students")  # the rules placement decides; the others are CPU jobs
 
 
 def overrides(cfg: dict) -> dict[str, str]:
@@ -83,8 +84,8 @@ class Job:
 
 
 def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
-    """Every teacher, probe and students job of the configuration with its predicted times and placement
-    (stage 0: teachers; 1: probes of the selected teacher; 2: students)."""
+    """Every teacher, probe, teacher_logits and students job of the configuration with its predicted times
+    and placement (stage 0: teachers; 1: probes of the selected teacher; 2: teacher logits; 3: students)."""
     model = model or CostModel.load(cfg)
     out = []
     for exp_name, exp in cfg["experiments"].items():
@@ -99,7 +100,12 @@ def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
         for strategy, width in L.student_cells(exp):
             cpu_s, gpu_s = job_seconds(cfg, exp, "students", model, strategy=strategy, width=width)
             side = place(cfg, "students", cpu_s, gpu_s)
-            out.append(Job("students", f"{exp_name}/{strategy}/w{width}", 2, cpu_s, gpu_s, side))
+            out.append(Job("students", f"{exp_name}/{strategy}/w{width}", 3, cpu_s, gpu_s, side))
+        if cfg.get("teacher_logits", "stage") == "stage" and C.distills(exp):
+            cpu_s, gpu_s = job_seconds(cfg, exp, "teacher_logits", model)
+            side = place(cfg, "teacher_logits", cpu_s, gpu_s)
+            for seed in exp["students"]["seeds"]:
+                out.append(Job("teacher_logits", f"{exp_name}/seed{seed}", 2, cpu_s, gpu_s, side))
     return out
 
 
@@ -130,7 +136,7 @@ def plan_table(cfg: dict, cores: int, gpus: int, model: CostModel | None = None)
         "| rule | jobs on CPU | jobs on GPU | CPU time (placed on CPU) | GPU time (placed on GPU) |",
         "|---|---|---|---|---|",
     ]
-    for rule in ("teacher", "probe", "students"):
+    for rule in ("teacher", "probe", "teacher_logits", "students"):
         rj = [j for j in js if j.rule == rule]
         if not rj:
             continue

@@ -196,7 +196,8 @@ def students_compute_s(
     side = side or ("gpu" if uses_gpu(cfg) else "cpu")
     s = exp["students"]
     steps, runs = s["steps"], student_runs(exp)
-    distil = _strategy(exp, strategy)["kind"] != "ce"  # teacher targets, one per data stream (seed)
+    # Teacher targets, one per data stream (seed), unless the teacher_logits stage computed them.
+    distil = _strategy(exp, strategy)["kind"] != "ce" and cfg.get("teacher_logits", "stage") == "inline"
     targets = steps * len(s["seeds"]) * exp["teacher"]["width"] if distil else 0.0  # samples x width
     if side == "gpu":
         model = model or CostModel.load(cfg)
@@ -204,6 +205,43 @@ def students_compute_s(
         return steps * model.gpu_step_s(runs, width) + (evals + targets) / model.gpu_forward
     sec = _cpu_train_s(cfg, exp, steps, runs, width) + _cpu_eval_s(exp, steps, runs, width)
     return sec + targets / FORWARD_CPU
+
+
+def logit_samples(exp: dict) -> int:
+    """Samples one teacher_logits job (one student seed) passes through the teacher: the deduplicated union
+    of the blocks every distilling strategy uses. A checkpoint the automatic selection names is not known
+    when the DAG is built: each such name counts as a checkpoint of its own (an upper bound)."""
+    from . import config as C
+    from .logit_store import BLOCK, needed_blocks
+
+    names = sorted({c for st in C.distills(exp) for c in C.symbolic_names(st)})
+    stand_in = {"checkpoints": {name: -1 - i for i, name in enumerate(names)}}
+    scheds = [C.schedule(st, exp, stand_in) for st in C.distills(exp)]
+    return BLOCK * sum(len(b) for b in needed_blocks(scheds, exp["students"]["steps"]).values())
+
+
+def teacher_logits_compute_s(cfg: dict, exp: dict, side: str, model: CostModel | None = None) -> float:
+    """Seconds of one teacher_logits job: forward passes of the teacher over its blocks (and, as large as
+    them on a CPU, nothing else: the samples are generated in a fraction of that time)."""
+    work = logit_samples(exp) * exp["teacher"]["width"]  # samples x width
+    if side == "gpu":
+        return work / (model or CostModel.load(cfg)).gpu_forward
+    return work / FORWARD_CPU
+
+
+def teacher_logits_runtime(cfg: dict, exp: dict, attempt: int = 1, side: str = "cpu") -> int:
+    """Wall time (minutes) to ask for one teacher_logits job."""
+    return _minutes(teacher_logits_compute_s(cfg, exp, side), attempt)
+
+
+def teacher_logits_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str = "cpu") -> int:
+    """Host memory (MB) of one teacher_logits job: the checkpoints in use, a forward block's activations,
+    one batch of 64 blocks of logits."""
+    tw = exp["teacher"]["width"]
+    n, classes = exp["task"]["n"], num_classes(exp["task"])
+    nbytes = TEACHER_CACHE * _param_floats(n, tw, classes) * 4 + 1024 * tw * 4 * 2
+    nbytes += 64 * 1024 * (classes * 4 + n)
+    return _mb(cfg, nbytes, attempt, side)
 
 
 def probe_compute_s(exp: dict) -> float:
@@ -222,6 +260,8 @@ def job_seconds(
             students_compute_s(cfg, exp, strategy, width, "cpu"),
             students_compute_s(cfg, exp, strategy, width, "gpu", model),
         )
+    if rule == "teacher_logits":
+        return teacher_logits_compute_s(cfg, exp, "cpu"), teacher_logits_compute_s(cfg, exp, "gpu", model)
     if rule == "probe":
         return probe_compute_s(exp), math.inf
     raise ValueError(f"no cost model for rule {rule!r}")
