@@ -62,11 +62,17 @@ def test_one_gpu_machine_paper_config():
     teachers = [j for j in jobs.values() if j.rule == "teacher"]
     assert teachers and all(j.side == "gpu" for j in teachers)  # ~11 h on a core against ~35 min
     assert all(j.side == "cpu" for j in jobs.values() if j.rule == "probe")
+    # The teacher_logits stage does the width-50000 forward passes (~3 h per seed on one core, seconds on
+    # a GPU); the width-100 students, distilling or not, then belong on CPU cores.
+    logits = [j for j in jobs.values() if j.rule == "teacher_logits"]
+    assert len(logits) == 6 and all(j.side == "gpu" and j.cpu_s > 3600 for j in logits)
+    assert all(j.side == "cpu" for n, j in jobs.items() if n.endswith("/w100"))
     assert jobs["parity/ce/w100"].side == "cpu"
-    # Until teacher logits are their own stage, a distilling job computes width-50000 teacher forward passes
-    # itself: ~3 h of them on one core, minutes on a GPU.
-    assert jobs["parity/progressive/w100"].side == "gpu"
-    assert jobs["parity/progressive/w100"].cpu_s > 5 * jobs["parity/progressive/w100"].gpu_s
+    # Computing the targets in the students job instead (teacher_logits: inline) sends them to the GPU.
+    inline = {j.name: j for j in placement.jobs({**cfg, "teacher_logits": "inline"}, ASSUMED)}
+    assert not any(j.rule == "teacher_logits" for j in inline.values())
+    assert inline["parity/progressive/w100"].side == "gpu"
+    assert inline["parity/progressive/w100"].cpu_s > 5 * inline["parity/progressive/w100"].gpu_s
 
 
 def test_forcing_a_side():
@@ -125,7 +131,14 @@ def test_simulation_is_list_scheduling():
 def test_plan_command_prints_every_rule():
     cmd = [sys.executable, "-m", "progdistill.placement", "--configfile", str(ROOT / "config.yaml")]
     out = subprocess.run([*cmd, "--cores", "8", "--gpus", "1"], capture_output=True, text=True, check=True)
-    for word in ("| teacher |", "| probe |", "| students |", "predicted wall time", "assumed"):
+    for word in (
+        "| teacher |",
+        "| probe |",
+        "| teacher_logits |",
+        "| students |",
+        "predicted wall time",
+        "assumed",
+    ):
         assert word in out.stdout, out.stdout
     bad = subprocess.run([*cmd, "--config", "device=tpu"], capture_output=True, text=True)
     assert bad.returncode and "device" in bad.stderr
@@ -155,8 +168,10 @@ def test_paper_dry_run_without_a_gpu(tmp_path):
     jobs = dry_run_jobs(tmp_path, ROOT / "workflow/configs/paper.yaml")
     teachers = [g for r, _, g in jobs if r == "teacher"]
     assert teachers and set(teachers) == {1}
-    ce100 = [g for r, wc, g in jobs if r == "students" and "strategy=ce," in wc and "width=100" in wc]
-    assert ce100 and set(ce100) == {0}
+    logits = [g for r, _, g in jobs if r == "teacher_logits"]
+    assert len(logits) == 6 and set(logits) == {1}  # 2 experiments x 3 student seeds
+    w100 = [g for r, wc, g in jobs if r == "students" and re.search(r"width=100\b", wc)]
+    assert len(w100) == 46 and set(w100) == {0}  # every width-100 student, distilling ones included
 
 
 def test_default_dry_run_keeps_students_off_the_gpu(tmp_path):
@@ -167,9 +182,10 @@ def test_default_dry_run_keeps_students_off_the_gpu(tmp_path):
 
 def test_smoke_with_device_cuda_plans_on_a_machine_without_a_gpu(tmp_path):
     jobs = dry_run_jobs(tmp_path, ROOT / "workflow/configs/smoke.yaml", "--config", "device=cuda")
-    training = [g for r, _, g in jobs if r in ("teacher", "students")]
+    training = [g for r, _, g in jobs if r in placement.RULES]
     assert training and set(training) == {1}
-    assert {g for r, _, g in jobs if r not in ("teacher", "students")} == {0}
+    assert {r for r, _, _ in jobs} >= set(placement.RULES)
+    assert {g for r, _, g in jobs if r not in placement.RULES} == {0}
 
 
 # -- one GPU per running job ---------------------------------------------------------------------------
