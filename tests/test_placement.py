@@ -53,7 +53,13 @@ def test_one_gpu_machine_default_config_keeps_students_on_cpu():
     cfg = load("config.yaml")
     got = sides(cfg)
     assert all(side == "cpu" for name, side in got.items() if "/w" in name)
-    assert all(side == "cpu" for side in got.values())
+    assert all(side == "cpu" for name, side in got.items() if "/seed" not in name)
+    # The teacher-logit jobs: ~8 s of width-2000 forward passes on a core, a fraction of a second on the
+    # assumed GPU (the model has no GPU start-up cost; placement.teacher_logits: cpu keeps them off it).
+    logits = [j for j in placement.jobs(cfg, ASSUMED) if j.rule == "teacher_logits"]
+    assert len(logits) == 6 and all(j.side == "gpu" and j.cpu_s < 30 for j in logits)
+    forced = load("config.yaml", placement={"teacher_logits": "cpu"})
+    assert set(sides(forced).values()) == {"cpu"}
 
 
 def test_one_gpu_machine_paper_config():
