@@ -49,7 +49,7 @@ def _stage(ckpts, out, schedules, batch=5):
         bank = _bank(ckpts)
         path = str(out / f"stream{stream}.bin")
         need = needed_blocks(schedules, STEPS, BLOCK)
-        compute = lambda ck, b0, b1, s=stream, bk=bank: bk._compute(ck, s, b0, b1, TASK.n).numpy()  # noqa: E731
+        compute = lambda ck, b0, b1, s=stream, bk=bank: bk.compute(ck, s, b0, b1, TASK.n).numpy()  # noqa: E731
         write_logits(path, stream, TASK.n, 2, need, _path(ckpts), compute, block=BLOCK, batch=batch)
         paths.append(path)
     return paths

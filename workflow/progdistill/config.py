@@ -191,7 +191,7 @@ def semantic_problems(cfg: dict) -> list[str]:
     forced = {
         r: v
         for r, v in (cfg.get("placement") or {}).items()
-        if r in ("teacher", "students", "teacher_logits") and v != "auto"
+        if r in ("teacher", "teacher_logits", "students") and v != "auto"
     }
     if forced and dev != "auto":
         out.append(
@@ -429,20 +429,16 @@ def logits_spec(exp: dict) -> dict:
     """What a teacher_logits job's blocks depend on: the distilling strategies' schedules (not their
     temperature or alpha: targets are made from the logits in the students job) over the students' steps.
     Adding a width, a seed or a CE strategy leaves it unchanged."""
+    import json
+
     keys = ("kind", "checkpoint", "checkpoints", "steps", "interval")
+    schedules = [{k: st[k] for k in keys if k in st} for st in distills(exp)]
     return {
         **teacher_spec(exp),
         "students_steps": exp["students"]["steps"],
-        "schedules": sorted(
-            ({k: st[k] for k in keys if k in st} for st in distills(exp)), key=lambda d: json_key(d)
-        ),
+        # Sorted: reordering the strategies reruns nothing.
+        "schedules": sorted(schedules, key=lambda d: json.dumps(d, sort_keys=True, default=str)),
     }
-
-
-def json_key(obj) -> str:
-    import json
-
-    return json.dumps(obj, sort_keys=True, default=str)
 
 
 def seeds_for(exp_name: str) -> dict:

@@ -3,7 +3,7 @@
 
 A file holds, for one sample stream (the student seed's), every (checkpoint, block) pair any strategy of
 the experiment uses: block b of a stream is samples b*block .. (b+1)*block - 1, and its logits are one
-forward pass of the teacher over exactly those rows (``training.TeacherBank._compute``), so a stored block
+forward pass of the teacher over exactly those rows (``training.TeacherBank.compute``), so a stored block
 has the bits a students job would compute itself (a GEMM's rounding can depend on its row count; an
 aligned block always has the same rows).
 
@@ -179,14 +179,23 @@ class LogitFile:
             fh.seek(-_DIGEST, os.SEEK_END)
             return fh.read()
 
-    def check_checkpoints(self, checkpoint_path: Callable[[int], str], only: Iterable[int] | None = None):
-        """Every checkpoint (or those in ``only``) still has the bytes the logits were computed from."""
+    def check_checkpoints(
+        self,
+        checkpoint_path: Callable[[int], str],
+        only: Iterable[int] | None = None,
+        hashes: dict[str, str] | None = None,
+    ):
+        """Every checkpoint (or those in ``only``) still has the bytes the logits were computed from.
+        ``hashes``: path -> SHA-256 already computed (a job checking several files hashes each once)."""
         wanted = None if only is None else {int(c) for c in only}
+        hashes = {} if hashes is None else hashes
         for ck, digest in self.header["checkpoints"].items():
             if wanted is not None and int(ck) not in wanted:
                 continue
             ck_path = checkpoint_path(int(ck))
-            if not os.path.exists(ck_path) or file_sha256(ck_path) != digest:
+            if os.path.exists(ck_path) and ck_path not in hashes:
+                hashes[ck_path] = file_sha256(ck_path)
+            if hashes.get(ck_path) != digest:
                 raise LogitFileError(
                     f"teacher-logit file {self.path} is stale: it was computed from another {ck_path} "
                     "(a retrained teacher?); delete it and rerun the workflow"

@@ -22,8 +22,10 @@ CPU, one thread
       iteration (one step of all runs) costs the larger of a fixed overhead (32 / 180k s, Python and
       kernel launches) and ``runs * width / TORCH_CPU_WORK`` seconds of arithmetic.
     * teacher forward passes (distillation targets, held-out evaluation): ~136k samples/s for a
-      width-2000 teacher, scaling as 1 / width (``FORWARD_CPU / width`` samples/s). A students job that
-      distils computes targets once per data stream (one per seed), so ``steps * len(seeds)`` samples.
+      width-2000 teacher, scaling as 1 / width (``FORWARD_CPU / width`` samples/s). With
+      ``teacher_logits: stage`` a teacher_logits job does them for one seed's stream: the union of the
+      blocks its strategies use (``logit_samples``); with ``inline`` a students job that distils computes
+      them once per data stream (one per seed), ``steps * len(seeds)`` samples.
 
 GPU (jobs placed there: progdistill.placement) -- ASSUMED, NOT MEASURED: no GPU has been available to this
 project. Until ``make bench-gpu`` has written ``results/bench/engine_cuda.json`` (``CostModel``), the model

@@ -205,7 +205,7 @@ def run_teacher_logits(
 ) -> None:
     """The teacher_logits stage: every (checkpoint, block) of student seed ``seed``'s sample stream that any
     distilling strategy of the experiment uses, one forward pass per aligned block (the numbers the students
-    job would compute itself: training.TeacherBank._compute), to one checksummed file."""
+    job would compute itself: training.TeacherBank.compute), to one checksummed file."""
     from .logit_store import needed_blocks, write_logits
     from .training import Progress, TeacherBank
 
@@ -236,7 +236,7 @@ def run_teacher_logits(
         task.num_classes,
         need,
         lambda step: checkpoint_file(ckpt_dir, step),
-        lambda ck, b0, b1: bank._compute(ck, stream, b0, b1, task.n).numpy(),
+        lambda ck, b0, b1: bank.compute(ck, stream, b0, b1, task.n).numpy(),
         block=bank.block,
         progress=lambda done, _: progress.update(done, force=done == total),
     )
@@ -346,10 +346,10 @@ def _logit_files(paths: list[str] | None, ckpt_dir: str, sched) -> list:
     job uses as they are now (a stale or corrupt file is an error naming it)."""
     from .logit_store import LogitFile
 
-    files = []
+    files, hashes = [], {}
     for path in paths or []:
         f = LogitFile(path)
-        f.check_checkpoints(lambda step: checkpoint_file(ckpt_dir, step), only={ck for _, ck in sched})
+        f.check_checkpoints(lambda s: checkpoint_file(ckpt_dir, s), {ck for _, ck in sched}, hashes)
         files.append(f)
     return files
 

@@ -98,7 +98,7 @@ class TeacherBank:
 
     With ``stored`` (logit_store.LogitFile, one per stream: the teacher_logits stage's outputs) a block is
     read from its stream's file when the file holds it, else computed; the stage computed each stored
-    block with this class's ``_compute``, so the numbers do not change."""
+    block with this class's ``compute``, so the numbers do not change."""
 
     def __init__(
         self,
@@ -142,7 +142,7 @@ class TeacherBank:
                 self._put(key, torch.from_numpy(f.read(step, b)))
                 self.stats["read"] += 1
             else:
-                self._put(key, self._compute(step, stream, b, b + 1, n)[0])
+                self._put(key, self.compute(step, stream, b, b + 1, n)[0])
         return self._blocks[key]
 
     def _put(self, key, logits: torch.Tensor) -> None:
@@ -150,8 +150,9 @@ class TeacherBank:
             self._blocks.pop(next(iter(self._blocks)))
         self._blocks[key] = logits
 
-    def _compute(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
-        """Logits of blocks b0 .. b1-1, (b1-b0, block, C): one forward pass per aligned block."""
+    def compute(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
+        """Logits of blocks b0 .. b1-1, (b1-b0, block, C): one forward pass per aligned block (the
+        teacher_logits stage computes its files with this too)."""
         B = self.block
         x = sample_inputs(stream, b0 * B, (b1 - b0) * B, n)
         teacher = self.get(step)
