@@ -99,8 +99,8 @@ def test_stage_logits_give_the_bits_of_computing_them_in_the_job(tmp_path, ckpts
 
 def test_one_file_serves_every_strategy_and_a_new_one_only_adds_blocks(tmp_path, ckpts):
     """The union of the strategies' blocks serves each of them; a strategy the file was not made for
-    computes what the file lacks in the job (same numbers), which is why a students job's input on the
-    file can ignore its modification time when a strategy is added."""
+    computes what the file lacks in the job (same numbers), which is why the files can stay as they are
+    when a strategy is added to a finished run."""
     (tmp_path / "all").mkdir()
     (tmp_path / "one").mkdir()
     union = LogitFile(_stage(ckpts, tmp_path / "all", [ONESHOT, PSHOT, PROGRESSIVE])[0])

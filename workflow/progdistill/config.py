@@ -426,19 +426,11 @@ def needs_selection(exp: dict) -> bool:
 
 
 def logits_spec(exp: dict) -> dict:
-    """What a teacher_logits job's blocks depend on: the distilling strategies' schedules (not their
-    temperature or alpha: targets are made from the logits in the students job) over the students' steps.
-    Adding a width, a seed or a CE strategy leaves it unchanged."""
-    import json
-
-    keys = ("kind", "checkpoint", "checkpoints", "steps", "interval")
-    schedules = [{k: st[k] for k in keys if k in st} for st in distills(exp)]
-    return {
-        **teacher_spec(exp),
-        "students_steps": exp["students"]["steps"],
-        # Sorted: reordering the strategies reruns nothing.
-        "schedules": sorted(schedules, key=lambda d: json.dumps(d, sort_keys=True, default=str)),
-    }
+    """What reruns a teacher_logits job besides its inputs (the selected teacher's checkpoints, the
+    selection): the teacher's and the students' steps. Not the strategies: a strategy added to a finished run
+    keeps the files as they are (every block in them stays valid) and its students compute the blocks the
+    files lack; a fresh run, or --forcerun teacher_logits, puts every strategy's blocks in the files."""
+    return {**teacher_spec(exp), "students_steps": exp["students"]["steps"]}
 
 
 def seeds_for(exp_name: str) -> dict:
