@@ -153,7 +153,10 @@ def students_logits(wc):
     the new strategy's students compute the blocks the files lack themselves, and no existing job reruns.
     """
     exp = EXPS[wc.exp]
-    if config["teacher_logits"] != "stage" or pdc.strategy(exp, wc.strategy)["kind"] == "ce":
+    if (
+        config["teacher_logits"] != "stage"
+        or pdc.strategy(exp, wc.strategy)["kind"] == "ce"
+    ):
         return []
     return L.teacher_logit_files(wc.exp, exp)
 
