@@ -1,5 +1,6 @@
 # progdistill: progressive distillation on sparse parity (and hierarchical parity), as one DAG:
-# teacher -> select_teacher -> probe (per checkpoint) -> students (per strategy x width) -> aggregate -> figures
+# teacher -> select_teacher -> probe (per checkpoint) -> teacher_logits (per seed) -> students (per strategy x
+# width) -> aggregate -> figures
 
 
 # A preset given with --configfile replaces config.yaml instead of being merged into it (a merge would
@@ -17,6 +18,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/teacher.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/selection.smk"
+include: "workflow/rules/teacher_logits.smk"
 include: "workflow/rules/students.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"

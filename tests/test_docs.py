@@ -22,7 +22,7 @@ def test_configuration_reference_matches_the_schema():
     )
     ref = schema_doc.reference()
     for key in (
-        "`teacher_cache`",
+        "`teacher_logits`",
         "`experiments.<name>.strategies[].kind`",
         "`theory.students.batch_grid.max`",
     ):

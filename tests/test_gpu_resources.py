@@ -20,7 +20,7 @@ STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 SM_TIME = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
 SM_RULE = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 SM_JOBID = re.compile(r"^\s+jobid: (\d+)$")
-TRAINING = {"teacher", "students"}
+TRAINING = {"teacher", "teacher_logits", "students"}
 SM_DONE = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
 
 
@@ -75,7 +75,8 @@ def test_training_jobs_take_turns_on_the_gpu(tmp_path):
     (sm_log,) = (tmp_path / "wd/.snakemake/log").glob("*.snakemake.log")
     jobs = snakemake_spans(sm_log)
     n_training = sum(name in TRAINING for name, _, _ in jobs.values())
-    training = {p: log_span(p) for p in [*logs.glob("*/teacher/*.log"), *logs.glob("*/students/*/*.log")]}
+    job_logs = [*logs.glob("*/teacher/*.log"), *logs.glob("*/teacher_logits/*.log")]
+    training = {p: log_span(p) for p in [*job_logs, *logs.glob("*/students/*/*.log")]}
     assert n_training >= 2 and len(training) == n_training, (sorted(training), jobs)
     assert all(span is not None for span in training.values()), training
     spans = sorted(training.items(), key=lambda kv: kv[1][0])

@@ -19,6 +19,7 @@ RULE_TEMPLATES = {
     "select_teacher": [L.SELECTED, L.SELECTED_LOG],
     "probe": [L.PROBE, L.PROBE_LOG],
     "select_checkpoints": [L.SELECTION, L.SELECTION_LOG],
+    "teacher_logits": [L.TEACHER_LOGITS, L.TEACHER_LOGITS_LOG],
     "students": [L.STUDENT, L.STUDENT_LOG],
     "aggregate": [L.CURVES, L.PROBES, L.AGGREGATE_LOG],
     "summary": [L.SUMMARY_PARQUET, L.SUMMARY_MD, L.SUMMARY_HTML, L.SUMMARY_LOG],
@@ -93,7 +94,8 @@ def _literals(path: Path):
 
 
 PATHLIKE = re.compile(
-    r"(^|/)(teacher|students|probe|checkpoints|figures|logs|cache|theory)/|\.(parquet|safetensors|json|pt)$"
+    r"(^|/)(teacher|teacher_logits|students|probe|checkpoints|figures|logs|cache|theory)/"
+    r"|\.(parquet|safetensors|json|pt|bin)$"
     r"|^results|\{RES\}"
 )
 

@@ -52,8 +52,13 @@ def test_one_gpu_machine_default_config_keeps_students_on_cpu():
     """Default configuration: widths 20-200, where the compiled kernel on a core beats a launch-bound GPU."""
     cfg = load("config.yaml")
     got = sides(cfg)
-    assert all(side == "cpu" for name, side in got.items() if "/w" in name)
     assert all(side == "cpu" for side in got.values())
+    # The teacher-logit jobs: ~6 s of width-2000 forward passes on a core, a fraction of a second on the
+    # assumed GPU, but a GPU job starts GPU_STARTUP_S later: they stay on cores unless forced.
+    logits = [j for j in placement.jobs(cfg, ASSUMED) if j.rule == "teacher_logits"]
+    assert len(logits) == 6 and all(j.side == "cpu" and j.cpu_s < j.gpu_s for j in logits)
+    forced = load("config.yaml", placement={"teacher_logits": "gpu"})
+    assert {j.side for j in placement.jobs(forced, ASSUMED) if j.rule == "teacher_logits"} == {"gpu"}
 
 
 def test_one_gpu_machine_paper_config():
@@ -62,11 +67,17 @@ def test_one_gpu_machine_paper_config():
     teachers = [j for j in jobs.values() if j.rule == "teacher"]
     assert teachers and all(j.side == "gpu" for j in teachers)  # ~11 h on a core against ~35 min
     assert all(j.side == "cpu" for j in jobs.values() if j.rule == "probe")
+    # The teacher_logits stage does the width-50000 forward passes (~3 h per seed on one core, seconds on
+    # a GPU); the width-100 students, distilling or not, then belong on CPU cores.
+    logits = [j for j in jobs.values() if j.rule == "teacher_logits"]
+    assert len(logits) == 6 and all(j.side == "gpu" and j.cpu_s > 3600 for j in logits)
+    assert all(j.side == "cpu" for n, j in jobs.items() if n.endswith("/w100"))
     assert jobs["parity/ce/w100"].side == "cpu"
-    # Until teacher logits are their own stage, a distilling job computes width-50000 teacher forward passes
-    # itself: ~3 h of them on one core, minutes on a GPU.
-    assert jobs["parity/progressive/w100"].side == "gpu"
-    assert jobs["parity/progressive/w100"].cpu_s > 5 * jobs["parity/progressive/w100"].gpu_s
+    # Computing the targets in the students job instead (teacher_logits: inline) sends them to the GPU.
+    inline = {j.name: j for j in placement.jobs({**cfg, "teacher_logits": "inline"}, ASSUMED)}
+    assert not any(j.rule == "teacher_logits" for j in inline.values())
+    assert inline["parity/progressive/w100"].side == "gpu"
+    assert inline["parity/progressive/w100"].cpu_s > 5 * inline["parity/progressive/w100"].gpu_s
 
 
 def test_forcing_a_side():
@@ -103,8 +114,11 @@ def test_bench_gpu_results_replace_the_assumptions(tmp_path):
     assert model.gpu_step_floor_s == pytest.approx(32 / 1.6e8)  # the fastest measured iteration
     assert model.gpu_work == pytest.approx(50000 * 4e4)
     assert model.gpu_forward == pytest.approx(2000 * 2e8)
-    # A GPU this fast (5M batched steps/s) takes even the default's students.
-    assert {s for n, s in sides(cfg, model).items() if "/w" in n} == {"gpu"}
+    # A GPU measured this fast (5M batched steps/s) takes the paper's width-1000 students, which the assumed
+    # launch-bound one leaves on cores (~20 min there against ~33 min).
+    paper = load("workflow/configs/paper.yaml", placement={"gpu_bench": str(bench)})
+    assert sides(paper, model)["parity/ce/w1000"] == "gpu"
+    assert sides(paper, ASSUMED)["parity/ce/w1000"] == "cpu"
     assert R.CostModel.load(load("config.yaml", placement={"gpu_bench": str(tmp_path / "none")})) == ASSUMED
     bench.write_text(json.dumps(records[:1]))
     with pytest.raises(ValueError, match="no 'torch' records"):
@@ -114,10 +128,10 @@ def test_bench_gpu_results_replace_the_assumptions(tmp_path):
 def test_simulation_is_list_scheduling():
     J = placement.Job
     jobs = [J("teacher", "t", 0, 10, 1, "cpu")] + [J("students", f"s{i}", 2, 6, 1, "cpu") for i in range(4)]
-    assert placement.simulate(jobs, cores=2, gpus=0) == 10 + 12
-    assert placement.simulate(jobs, cores=4, gpus=0) == 10 + 6
+    assert placement.simulate(jobs, cores=2, gpus=0, start_s=0) == 10 + 12
+    assert placement.simulate(jobs, cores=4, gpus=0, start_s=0) == 10 + 6
     jobs.append(J("students", "g", 2, 100, 30, "gpu"))
-    assert placement.simulate(jobs, cores=4, gpus=1) == 10 + 30
+    assert placement.simulate(jobs, cores=4, gpus=1, start_s=0) == 10 + 30
     with pytest.raises(ValueError, match="--gpus is 0"):
         placement.simulate(jobs, cores=4, gpus=0)
 
@@ -125,7 +139,14 @@ def test_simulation_is_list_scheduling():
 def test_plan_command_prints_every_rule():
     cmd = [sys.executable, "-m", "progdistill.placement", "--configfile", str(ROOT / "config.yaml")]
     out = subprocess.run([*cmd, "--cores", "8", "--gpus", "1"], capture_output=True, text=True, check=True)
-    for word in ("| teacher |", "| probe |", "| students |", "predicted wall time", "assumed"):
+    for word in (
+        "| teacher |",
+        "| probe |",
+        "| teacher_logits |",
+        "| students |",
+        "predicted wall time",
+        "assumed",
+    ):
         assert word in out.stdout, out.stdout
     bad = subprocess.run([*cmd, "--config", "device=tpu"], capture_output=True, text=True)
     assert bad.returncode and "device" in bad.stderr
@@ -155,8 +176,10 @@ def test_paper_dry_run_without_a_gpu(tmp_path):
     jobs = dry_run_jobs(tmp_path, ROOT / "workflow/configs/paper.yaml")
     teachers = [g for r, _, g in jobs if r == "teacher"]
     assert teachers and set(teachers) == {1}
-    ce100 = [g for r, wc, g in jobs if r == "students" and "strategy=ce," in wc and "width=100" in wc]
-    assert ce100 and set(ce100) == {0}
+    logits = [g for r, _, g in jobs if r == "teacher_logits"]
+    assert len(logits) == 6 and set(logits) == {1}  # 2 experiments x 3 student seeds
+    w100 = [g for r, wc, g in jobs if r == "students" and re.search(r"width=100\b", wc)]
+    assert len(w100) == 46 and set(w100) == {0}  # every width-100 student, distilling ones included
 
 
 def test_default_dry_run_keeps_students_off_the_gpu(tmp_path):
@@ -167,9 +190,10 @@ def test_default_dry_run_keeps_students_off_the_gpu(tmp_path):
 
 def test_smoke_with_device_cuda_plans_on_a_machine_without_a_gpu(tmp_path):
     jobs = dry_run_jobs(tmp_path, ROOT / "workflow/configs/smoke.yaml", "--config", "device=cuda")
-    training = [g for r, _, g in jobs if r in ("teacher", "students")]
+    training = [g for r, _, g in jobs if r in placement.RULES]
     assert training and set(training) == {1}
-    assert {g for r, _, g in jobs if r not in ("teacher", "students")} == {0}
+    assert {r for r, _, _ in jobs} >= set(placement.RULES)
+    assert {g for r, _, g in jobs if r not in placement.RULES} == {0}
 
 
 # -- one GPU per running job ---------------------------------------------------------------------------

@@ -75,8 +75,8 @@ def test_paper_dry_run_carries_the_requests(tmp_path):
     teacher = next(b for b in blocks if "rule teacher:" in b)
     assert "runtime=52" in teacher and "mem_mb=" in teacher and "cpus_per_gpu=1" in teacher, teacher
     students = [b for b in blocks if "rule students:" in b]
-    on_gpu = next(b for b in students if re.search(r"\bgpu=1\b", b))  # a distilling job
-    assert "runtime=52" in on_gpu and "cpus_per_gpu=1" in on_gpu, on_gpu
+    logits = next(b for b in blocks if "rule teacher_logits:" in b)  # on the GPU
+    assert re.search(r"\bgpu=1\b", logits) and "runtime=10" in logits and "cpus_per_gpu=1" in logits, logits
     on_cpu = next(b for b in students if re.search(r"strategy=ce, width=100\b", b))  # on a CPU core
     assert "runtime=10" in on_cpu and "mem_mb=" in on_cpu and re.search(r"\bgpu=0\b", on_cpu), on_cpu
     aggregate = next(b for b in blocks if "rule aggregate:" in b)
@@ -91,5 +91,5 @@ def test_slurm_profile_is_valid():
     assert res["runtime"] > 0 and res["mem_mb"] > 0
     assert "slurm_partition" not in res and "slurm_account" not in res  # left to the user (commented)
     default = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
-    for rule in ("teacher", "students"):
+    for rule in ("teacher", "teacher_logits", "students"):
         assert "gpu" not in default["set-resources"][rule]  # the rules declare it

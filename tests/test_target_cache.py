@@ -1,25 +1,26 @@
-"""The on-disk teacher-logit cache (LogitStore): the numbers of no cache, shared between jobs, never stale."""
+"""The teacher_logits stage's files (progdistill.logit_store): the numbers of computing every target in the
+students job, for every strategy kind; corrupt, truncated or stale files are refused by name."""
 
 import os
-import threading
-import time
 
+import numpy as np
 import pytest
 import torch
 from progdistill.checkpoints import load_checkpoint, save_checkpoint
 from progdistill.engine import get_backend
+from progdistill.logit_store import LogitFile, LogitFileError, needed_blocks, write_logits
 from progdistill.model import init_params
 from progdistill.tasks import SparseParity
-from progdistill.training import HeldOut, LogitStore, RunSpec, TeacherBank, train
+from progdistill.training import HeldOut, RunSpec, TeacherBank, train
 
 CPU = torch.device("cpu")
 TASK = SparseParity(n=12, support=(0, 3, 7))
 STEPS = 3000
-BLOCK = 64  # small blocks and files so a short run spans many of both
-SEGMENT = 4
+BLOCK = 64  # small blocks so a short run spans many
+STREAMS = (11, 12)
 ONESHOT = ((0, 2000),)
 PSHOT = ((0, 1000), (1000, 2000))  # checkpoint 1000 for 1000 steps, then the "final" 2000
-PROGRESSIVE = ((0, 0), (700, 1000), (1900, 2000))  # ranges that do not start on a file boundary
+PROGRESSIVE = ((0, 0), (700, 1000), (1900, 2000))  # switches that do not fall on a block boundary
 
 
 @pytest.fixture
@@ -32,17 +33,36 @@ def ckpts(tmp_path):
     return d
 
 
-def _bank(ckpts, cache=None):
-    path = lambda step: str(ckpts / f"step{step}.safetensors")  # noqa: E731
-    load = lambda step: load_checkpoint(path(step))[0]  # noqa: E731
-    store = LogitStore(str(cache), path, CPU, segment=SEGMENT) if cache else None
-    return TeacherBank(load, block=BLOCK, store=store)
+def _path(ckpts):
+    return lambda step: str(ckpts / f"step{step}.safetensors")
+
+
+def _bank(ckpts, stored=None):
+    load = lambda step: load_checkpoint(_path(ckpts)(step))[0]  # noqa: E731
+    return TeacherBank(load, block=BLOCK, stored=stored)
+
+
+def _stage(ckpts, out, schedules, batch=5):
+    """What the teacher_logits rule does, per stream: the union of the schedules' blocks, to one file."""
+    paths = []
+    for stream in STREAMS:
+        bank = _bank(ckpts)
+        path = str(out / f"stream{stream}.bin")
+        need = needed_blocks(schedules, STEPS, BLOCK)
+        compute = lambda ck, b0, b1, s=stream, bk=bank: bk.compute(ck, s, b0, b1, TASK.n).numpy()  # noqa: E731
+        write_logits(path, stream, TASK.n, 2, need, _path(ckpts), compute, block=BLOCK, batch=batch)
+        paths.append(path)
+    return paths
+
+
+def _open(paths, ckpts):
+    return [LogitFile(p, _path(ckpts)) for p in paths]
 
 
 def _train(schedule, bank, chunk=250, **kw):
     runs = [
-        RunSpec(0.05, 1, 11, alpha=0.0, schedule=schedule),
-        RunSpec(0.02, 2, 12, alpha=0.5, temperature=1e-4, schedule=schedule),
+        RunSpec(0.05, 1, STREAMS[0], alpha=0.0, schedule=schedule),
+        RunSpec(0.02, 2, STREAMS[1], alpha=0.5, temperature=1e-4, schedule=schedule),
     ]
     heldout = HeldOut.from_task(TASK, 99, 256)
     be = get_backend("auto", CPU)
@@ -55,118 +75,84 @@ def _same(a, b):
         assert torch.equal(x, y)
 
 
-def _files(cache):
-    return sorted(p for p in cache.rglob("*.bin") if ".tmp-" not in p.name)
+def test_needed_blocks_match_a_step_by_step_reference():
+    """Independent of needed_blocks' segment arithmetic: ask each step which checkpoint teaches it."""
+    scheds = [ONESHOT, PSHOT, PROGRESSIVE, ((0, 1000), (4000, 2000))]  # the last one's switch is past STEPS
+    ref: dict[int, set[int]] = {}
+    for sched in scheds:
+        run = RunSpec(0.1, 0, 0, schedule=sched)
+        for t in range(STEPS):
+            ref.setdefault(run.checkpoint_at(t), set()).add(t // BLOCK)
+    assert needed_blocks(scheds, STEPS, BLOCK) == {ck: sorted(b) for ck, b in sorted(ref.items())}
+    assert needed_blocks([], STEPS, BLOCK) == {}
 
 
 @pytest.mark.parametrize("schedule", [ONESHOT, PSHOT, PROGRESSIVE])
-def test_cached_training_is_bit_identical_to_uncached(tmp_path, ckpts, schedule):
-    cache = tmp_path / "cache"
+def test_stage_logits_give_the_bits_of_computing_them_in_the_job(tmp_path, ckpts, schedule):
     plain = _train(schedule, _bank(ckpts))
-    cold_bank = _bank(ckpts, cache)
-    cold = _train(schedule, cold_bank, chunk=333)  # another chunking: the files must not depend on it
-    warm_bank = _bank(ckpts, cache)
-    warm = _train(schedule, warm_bank)
-    _same(plain, cold)
-    _same(plain, warm)
-    assert cold_bank.stats["computed"] > 0 and not cold_bank.stats["loaded"]
-    assert warm_bank.stats["loaded"] == cold_bank.stats["computed"] and not warm_bank.stats["computed"]
-    assert not list(cache.rglob("*.lock")) and not list(cache.rglob("*.tmp-*"))
+    paths = _stage(ckpts, tmp_path, [schedule])
+    bank = _bank(ckpts, _open(paths, ckpts))
+    staged = _train(schedule, bank, chunk=333)  # another chunking: the blocks must not depend on it
+    _same(plain, staged)
+    assert bank.stats["read"] > 0 and not bank.stats["computed"]
 
 
-def test_a_second_strategy_reuses_the_first_ones_logits(tmp_path, ckpts):
-    cache = tmp_path / "cache"
-    oneshot = _bank(ckpts, cache)
-    _train(ONESHOT, oneshot)
-    final_blocks = -(-STEPS // BLOCK)  # checkpoint 2000 throughout, on two streams
-    assert oneshot.stats["computed"] == 2 * final_blocks
-    pshot = _bank(ckpts, cache)
-    res = _train(PSHOT, pshot)
-    # Only checkpoint 1000's blocks (0 .. 15, block 15 shared with the switch) are new; checkpoint 2000's
-    # blocks 15 .. 46 come from the first job's files, except block 15's range 15 .. 15 (its own file).
-    ck1000 = -(-1000 // BLOCK)
-    assert pshot.stats["computed"] == 2 * (ck1000 + 1)
-    assert pshot.stats["loaded"] == 2 * (final_blocks - ck1000)
+def test_one_file_serves_every_strategy_and_a_new_one_only_adds_blocks(tmp_path, ckpts):
+    """The union of the strategies' blocks serves each of them; a strategy the file was not made for
+    computes what the file lacks in the job (same numbers), which is why the files can stay as they are
+    when a strategy is added to a finished run."""
+    (tmp_path / "all").mkdir()
+    (tmp_path / "one").mkdir()
+    union = LogitFile(_stage(ckpts, tmp_path / "all", [ONESHOT, PSHOT, PROGRESSIVE])[0])
+    paths = _stage(ckpts, tmp_path / "one", [ONESHOT])
+    oneshot = LogitFile(paths[0])
+    for ck, blocks in needed_blocks([ONESHOT], STEPS, BLOCK).items():
+        for b in blocks:
+            assert np.array_equal(union.read(ck, b), oneshot.read(ck, b))  # more strategies changed no block
+    bank = _bank(ckpts, _open(paths, ckpts))
+    res = _train(PSHOT, bank)
+    assert bank.stats["read"] > 0 and bank.stats["computed"] == 2 * (-(-1000 // BLOCK))  # checkpoint 1000
     _same(res, _train(PSHOT, _bank(ckpts)))
 
 
-def test_a_retrained_teacher_invalidates_its_logits(tmp_path, ckpts):
-    cache = tmp_path / "cache"
-    first = _bank(ckpts, cache)
-    _train(ONESHOT, first)
-    save_checkpoint(ckpts / "step2000.safetensors", init_params(12, 32, 2, [999]), 0, {"step": 2000})
-    again = _bank(ckpts, cache)
-    res = _train(ONESHOT, again)
-    assert again.stats["computed"] == first.stats["computed"] and not again.stats["loaded"]
-    _same(res, _train(ONESHOT, _bank(ckpts)))
-
-
-@pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
-def test_a_truncated_or_corrupt_file_is_recomputed(tmp_path, ckpts, caplog, damage):
-    cache = tmp_path / "cache"
-    _train(ONESHOT, _bank(ckpts, cache))
-    victim = _files(cache)[3]
-    good = victim.read_bytes()
+@pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "extend"])
+def test_a_truncated_or_corrupt_file_is_refused_by_name(tmp_path, ckpts, damage):
+    path = _stage(ckpts, tmp_path, [ONESHOT])[0]
+    with open(path, "rb") as fh:
+        good = fh.read()
     bad = {
         "truncate": good[: len(good) // 2],
-        "flip": good[:10] + bytes([good[10] ^ 1]) + good[11:],
+        "flip": good[:-100] + bytes([good[-100] ^ 1]) + good[-99:],  # one bit of one logit
         "empty": b"",
+        "extend": good + b"\0\0\0\0",
     }
-    victim.write_bytes(bad[damage])
-    bank = _bank(ckpts, cache)
-    res = _train(ONESHOT, bank)
-    b0, b1 = map(int, victim.stem.split("-")[1:])
-    assert bank.stats["computed"] == b1 - b0  # that file's blocks, nothing else
-    assert bank.store.corrupt > 0 and "truncated or corrupt" in caplog.text
-    assert victim.read_bytes() == good  # rewritten with the same bytes
-    _same(res, _train(ONESHOT, _bank(ckpts)))
+    with open(path, "wb") as fh:
+        fh.write(bad[damage])
+    with pytest.raises(LogitFileError, match=f"{path} is unreadable, truncated or corrupt"):
+        LogitFile(path)
 
 
-def test_a_job_computes_other_ranges_while_another_holds_a_lock(tmp_path, ckpts):
-    cache = tmp_path / "cache"
-    bank = _bank(ckpts, cache)
-    other = _bank(ckpts, cache).store  # "another job" computing the first range of stream 11
-    key = other.key(2000, 11, 0, SEGMENT, BLOCK, TASK.n)
-    holding, release = threading.Event(), threading.Event()
-
-    def hold():
-        with other.lock(key) as held:
-            assert held
-            holding.set()
-            release.wait(10)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    holding.wait(10)
-    threading.Timer(1.5, release.set).start()
-    t0 = time.monotonic()
-    res = _train(ONESHOT, bank)
-    t.join()
-    assert bank.stats["prefetched"] > 0 and bank.stats["waited"] == 1
-    assert time.monotonic() - t0 >= 1.4
-    _same(res, _train(ONESHOT, _bank(ckpts)))
+def test_a_retrained_teacher_makes_the_file_stale(tmp_path, ckpts):
+    path = _stage(ckpts, tmp_path, [PSHOT])[0]
+    LogitFile(path, _path(ckpts))
+    save_checkpoint(ckpts / "step1000.safetensors", init_params(12, 32, 2, [999]), 0, {"step": 1000})
+    with pytest.raises(LogitFileError, match=f"{path} is stale: .*step1000.safetensors"):
+        LogitFile(path, _path(ckpts))
+    f = LogitFile(path)
+    f.check_checkpoints(_path(ckpts), only=[2000])  # a job using only the unchanged checkpoint may use it
+    with pytest.raises(LogitFileError, match="is stale"):
+        f.check_checkpoints(_path(ckpts), only=[1000, 2000])
 
 
-def test_temporaries_of_a_killed_writer_are_removed(tmp_path, ckpts):
-    cache = tmp_path / "cache"
-    _train(ONESHOT, _bank(ckpts, cache))
-    f = _files(cache)[0]
-    tmp = f.with_name(f.stem + ".tmp-999999999.bin")
-    tmp.write_bytes(b"half")
-    _bank(ckpts, cache)
-    assert not tmp.exists() and f.exists()
+def test_a_killed_writer_leaves_no_file(tmp_path, ckpts):
+    path = str(tmp_path / "x.bin")
 
+    def dies(ck, b0, b1):
+        raise KeyboardInterrupt
 
-def test_auto_uses_the_cache_on_cpu_only(tmp_path):
-    from progdistill.study import logit_store
-
-    def path(step):
-        return os.devnull
-
-    assert logit_store({"teacher_cache": "auto"}, CPU, str(tmp_path), path) is not None
-    assert logit_store({"teacher_cache": "auto"}, torch.device("cuda"), str(tmp_path), path) is None
-    assert logit_store({"teacher_cache": False}, CPU, str(tmp_path), path) is None
-    assert logit_store({"teacher_cache": True}, CPU, None, path) is None
+    with pytest.raises(KeyboardInterrupt):
+        write_logits(path, 11, TASK.n, 2, {2000: [0, 1]}, _path(ckpts), dies, block=BLOCK)
+    assert os.listdir(tmp_path) == ["ckpt"]
 
 
 def test_the_setting_is_validated():
@@ -175,7 +161,9 @@ def test_the_setting_is_validated():
 
     with open(os.path.join(os.path.dirname(__file__), "..", "config.yaml")) as fh:
         cfg = yaml.safe_load(fh)
-    cfg.pop("teacher_cache", None)
-    assert validate_config(cfg)["teacher_cache"] == "auto"
-    with pytest.raises(ConfigError, match="teacher_cache = 'yes' is invalid"):
-        validate_config(dict(cfg, teacher_cache="yes"))
+    cfg.pop("teacher_logits", None)
+    assert validate_config(cfg)["teacher_logits"] == "stage"
+    with pytest.raises(ConfigError, match="teacher_logits = 'yes' is invalid"):
+        validate_config(dict(cfg, teacher_logits="yes"))
+    with pytest.raises(ConfigError, match="teacher_cache"):  # the retired key is refused by name
+        validate_config(dict(cfg, teacher_cache="auto"))

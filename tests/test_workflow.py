@@ -346,16 +346,19 @@ def _plan_after_edit(smoke_run, tmp_path, edit):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "change,new_students",
+    "change,new_students,new_logits",
     [
-        ("width", 6),  # the parity experiment's 6 strategies at a new width
-        ("strategy", 2),  # a strategy naming a selected checkpoint, at both widths
+        ("width", 6, 0),  # the parity experiment's 6 strategies at a new width; its logits serve it
+        # A strategy naming a selected checkpoint, at both widths; the teacher-logit files stay as they are
+        # (its students compute the blocks the files lack), so no existing student reruns.
+        ("strategy", 2, 0),
         # A seed: every parity cell's job trains all LR x seed runs together, so each reruns (6 strategies
-        # x 2 widths + CE at the 2 scaling widths); nothing of the hierarchical experiment does.
-        ("seed", 14),
+        # x 2 widths + CE at the 2 scaling widths); nothing of the hierarchical experiment does. The new
+        # seed's stream gets its logits file; the other seeds' files stay.
+        ("seed", 14, 1),
     ],
 )
-def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, new_students):
+def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, new_students, new_logits):
     """Probe outputs are kept and students depend on the selected teacher only, so adding a student
     plans its jobs, the aggregation and what reads it, and nothing upstream (no probe, no selection, no
     existing student: a named-checkpoint strategy must not see transition.json as updated)."""
@@ -374,6 +377,7 @@ def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, 
     counts, text = _plan_after_edit(smoke_run, tmp_path, edit)
     expected = {
         "students": new_students,
+        **({"teacher_logits": new_logits} if new_logits else {}),
         "aggregate": 1,
         "summary": 1,
         "record_config": 1,
@@ -385,6 +389,34 @@ def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, 
     }
     counts.pop("total", None)
     assert counts == expected, text[-3000:]
+
+
+@pytest.mark.slow
+def test_stage_and_inline_teacher_logits_give_identical_students(smoke_run, tmp_path):
+    """The students of the smoke run, trained again computing every teacher logit in the job
+    (teacher_logits: inline, today's path without the stage): byte-identical tables."""
+    wd = tmp_path / "run"
+    shutil.copytree(smoke_run, wd, symlinks=True)
+    out = snakemake(
+        "--cores",
+        "2",
+        "--configfile",
+        str(SMOKE),
+        "--config",
+        "teacher_logits=inline",
+        "--until",
+        "aggregate",
+        cwd=wd,
+    )
+    text = out.stdout + out.stderr
+    counts = _job_counts(text)
+    assert counts.get("students", 0) >= 20 and "teacher_logits" not in counts, text[-3000:]
+    students = sorted(p.relative_to(smoke_run) for p in smoke_run.glob("results/*/students/*/*.parquet"))
+    assert len(students) > 20
+    for rel in [*students, Path("results/curves.parquet")]:
+        assert (wd / rel).read_bytes() == (smoke_run / rel).read_bytes(), rel
+    logs = "".join(p.read_text() for p in (wd / "results/logs").glob("*/students/*/*.log"))
+    assert "'computed'" in logs and "'read'" not in logs  # this time the jobs computed them
 
 
 @pytest.mark.slow

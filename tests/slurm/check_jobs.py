@@ -12,8 +12,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-TRAINING = {"teacher", "students"}  # every other rule must not get a GPU
-MUST_RUN = ["teacher", "select_teacher", "probe", "students", "aggregate", "figure"]
+TRAINING = {"teacher", "teacher_logits", "students"}  # every other rule must not get a GPU
+MUST_RUN = ["teacher", "select_teacher", "probe", "teacher_logits", "students", "aggregate", "figure"]
 RULE_OF_COMMENT = re.compile(r"^rule_(.+?)(?:_wildcards_.*)?$")
 SM_RULE = re.compile(r"^(local)?(?:rule|checkpoint) (\w+):$")
 SM_JOBID = re.compile(r"^\s+jobid: (\d+)$")

@@ -12,7 +12,7 @@ import yaml
 
 def gpu_smoke_config(smoke: dict) -> dict:
     # The cost model would keep these tiny jobs on the CPU: force the training rules onto the GPU.
-    cfg = dict(smoke, device="auto", placement={"teacher": "gpu", "students": "gpu"})
+    cfg = dict(smoke, device="auto", placement={"teacher": "gpu", "teacher_logits": "gpu", "students": "gpu"})
     keep = (cfg.get("figures") or {}).get("parity", "parity")
     cfg["experiments"] = {keep: smoke["experiments"][keep]}
     return cfg

@@ -2,7 +2,7 @@
 # The workflow on a real SLURM scheduler: a single-node SLURM (slurmctld + slurmd, munge) on this machine
 # with one fake GPU, the smoke workflow (its sparse-parity experiment: every rule) submitted through the
 # SLURM executor plugin with a profile derived from profiles/slurm, then checks: the run finishes green;
-# every training job (teacher, students) was submitted with a GPU and got it; no other job asked for one.
+# every training job (teacher, teacher_logits, students) was submitted with a GPU and got it; no other job asked for one.
 #
 # Needs root (installs packages, starts the daemons). Usage: bash tests/slurm/run_slurm_test.sh
 # (or `make test-slurm`). Prints "SLURM TEST: PASS" or "SLURM TEST: FAIL - <why>"; exits non-zero on

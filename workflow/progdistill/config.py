@@ -189,7 +189,9 @@ def semantic_problems(cfg: dict) -> list[str]:
     # node) for jobs that run on GPU nodes; a job whose node has none fails (engine.resolve_device).
     dev = cfg.get("device", "auto")
     forced = {
-        r: v for r, v in (cfg.get("placement") or {}).items() if r in ("teacher", "students") and v != "auto"
+        r: v
+        for r, v in (cfg.get("placement") or {}).items()
+        if r in ("teacher", "teacher_logits", "students") and v != "auto"
     }
     if forced and dev != "auto":
         out.append(
@@ -341,6 +343,11 @@ def strategy(exp: dict, name: str) -> dict:
     raise ConfigError(f"unknown strategy {name!r}; configured: {[s['name'] for s in exp['strategies']]}")
 
 
+def symbolic_names(st: dict) -> list[str]:
+    """The checkpoint names of a strategy that the automatic selection resolves (e.g. 'transition')."""
+    return [c for c in [st.get("checkpoint"), *(st.get("checkpoints") or [])] if is_symbolic(c)]
+
+
 def uses_selection(st: dict) -> bool:
     """Whether a strategy names a checkpoint the automatic selection chooses (e.g. 'transition')."""
     return any(is_symbolic(c) for c in [st.get("checkpoint"), *(st.get("checkpoints") or [])])
@@ -408,6 +415,24 @@ def student_spec(exp: dict, strategy_name: str) -> dict:
     }
 
 
+def distills(exp: dict) -> list[dict]:
+    """The strategies that learn from the teacher (every kind but CE)."""
+    return [st for st in exp["strategies"] if st["kind"] != "ce"]
+
+
+def needs_selection(exp: dict) -> bool:
+    """Whether some strategy of the experiment names a checkpoint the automatic selection chooses."""
+    return any(uses_selection(st) for st in distills(exp))
+
+
+def logits_spec(exp: dict) -> dict:
+    """What reruns a teacher_logits job besides its inputs (the selected teacher's checkpoints, the
+    selection): the teacher's and the students' steps. Not the strategies: a strategy added to a finished run
+    keeps the files as they are (every block in them stays valid) and its students compute the blocks the
+    files lack; a fresh run, or --forcerun teacher_logits, puts every strategy's blocks in the files."""
+    return {**teacher_spec(exp), "students_steps": exp["students"]["steps"]}
+
+
 def seeds_for(exp_name: str) -> dict:
     """Named seed derivations, so every stream and init is reproducible from the experiment name."""
     return {
@@ -424,7 +449,13 @@ def teacher_seeds(exp_name: str, seed: int) -> tuple[int, int]:
 def student_seeds(exp_name: str, width: int, seed: int) -> tuple[int, int]:
     """Init depends on (width, seed) and the stream on seed only: every strategy of a seed starts from the
     same student and sees the same samples, so strategies are compared on paired runs."""
-    return derive_seed(exp_name, "student-init", width, seed), derive_seed(exp_name, "student-stream", seed)
+    return derive_seed(exp_name, "student-init", width, seed), student_stream(exp_name, seed)
+
+
+def student_stream(exp_name: str, seed: int) -> int:
+    """The sample stream of a student seed: shared by every width and strategy (and one teacher-logit
+    file of the teacher_logits stage)."""
+    return derive_seed(exp_name, "student-stream", seed)
 
 
 def write_record(cfg: dict, yaml_out: str, html_out: str | None = None) -> None:

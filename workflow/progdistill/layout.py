@@ -40,8 +40,9 @@ PROBE_LOG = f"{LOGS}/{{exp}}/probe/{{tid}}/step{{step}}.log"
 STUDENT = f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet"
 STUDENT_STATE = f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt"
 STUDENT_LOG = f"{LOGS}/{{exp}}/students/{{strategy}}/w{{width}}.log"
-# Teacher logits shared by an experiment's student jobs (config teacher_cache).
-LOGIT_CACHE = f"{RES}/{{exp}}/cache/teacher_logits"
+# The teacher_logits stage: one file per (experiment, student seed), read by the experiment's students jobs.
+TEACHER_LOGITS = f"{RES}/{{exp}}/teacher_logits/seed{{seed}}.bin"
+TEACHER_LOGITS_LOG = f"{LOGS}/{{exp}}/teacher_logits/seed{{seed}}.log"
 
 CURVES = f"{RES}/curves.parquet"
 PROBES = f"{RES}/probe.parquet"
@@ -83,6 +84,7 @@ WILDCARDS = {
     "tid": r"lr[0-9.e+-]+_s[0-9]+",
     "step": r"[0-9]+",
     "width": r"[0-9]+",
+    "seed": r"[0-9]+",
 }
 
 
@@ -133,6 +135,11 @@ def teacher_curves(exp_name: str, exp: dict) -> list[str]:
 def probe_tables(exp_name: str, exp: dict, tid: str) -> list[str]:
     """The probe of every checkpoint of teacher ``tid`` (the selected one)."""
     return [PROBE.format(exp=exp_name, tid=tid, step=s) for s in teacher_checkpoints(exp)]
+
+
+def teacher_logit_files(exp_name: str, exp: dict) -> list[str]:
+    """The teacher_logits stage's files of an experiment, one per student seed."""
+    return [TEACHER_LOGITS.format(exp=exp_name, seed=s) for s in exp["students"]["seeds"]]
 
 
 def curve_tables(exp_name: str, exp: dict) -> list[str]:

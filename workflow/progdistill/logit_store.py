@@ -1,127 +1,215 @@
-"""The teacher-logit store: teacher logits on disk, shared by every student job of an experiment
-(training.TeacherBank's second level), checksummed, locked per file and keyed by checkpoint content."""
+"""Teacher logits as a workflow stage: the blocks each student stream needs, computed once per
+(experiment, seed) by the ``teacher_logits`` rule and read by every students job of the experiment.
+
+A file holds, for one sample stream (the student seed's), every (checkpoint, block) pair any strategy of
+the experiment uses: block b of a stream is samples b*block .. (b+1)*block - 1, and its logits are one
+forward pass of the teacher over exactly those rows (``training.TeacherBank.compute``), so a stored block
+has the bits a students job would compute itself (a GEMM's rounding can depend on its row count; an
+aligned block always has the same rows).
+
+Format (little-endian): ``MAGIC``, an 8-byte header length, a JSON header (stream, block, n, classes,
+the SHA-256 of every checkpoint file used, and per checkpoint its sorted block list), the float32 logits of
+every block in header order (checkpoints ascending, blocks ascending), then the SHA-256 of everything
+before it. Written atomically; a reader checks the digest (truncated or corrupt: an error naming the file)
+and the checkpoints' hashes (a retrained teacher: an error naming the stale file), before training starts.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import hashlib
+import json
 import logging
 import os
+import struct
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
-import torch
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: the logit store works without locks (duplicated work is harmless)
-    fcntl = None
-
-from .io import atomic_path
+import numpy as np
 
 log = logging.getLogger(__name__)
 
+MAGIC = b"PDLOGITS1\n"
+BLOCK = 1024  # samples per aligned block (training.TeacherBank's default)
+_DIGEST = 32
 
-class LogitStore:
-    """Teacher logits on disk, shared by every student job of an experiment (TeacherBank's second level).
 
-    A file holds blocks b0 .. b1-1 of one (checkpoint, stream): the float32 logits exactly as computed,
-    then a 16-byte BLAKE2b digest of the file's key and those bytes. The key holds a content hash of the
-    checkpoint file (a retrained teacher never reuses stale logits) and the device, torch version and CPU
-    capability that computed them (a GEMM's rounding can differ between them). Files are written
-    atomically, so jobs that compute the same range at once write identical bytes and the last rename
-    wins; a truncated or corrupt file fails its digest and is recomputed. One lock (flock) per file lets
-    one job compute it while the others compute other ranges they need; where locking is unsupported,
-    jobs may compute a range twice, which is harmless."""
+class LogitFileError(RuntimeError):
+    """A teacher-logit file that cannot be used; the message names it and says what to do."""
 
-    def __init__(self, directory: str, checkpoint_path: Callable[[int], str], device="cpu", segment=16):
-        self.directory = directory
-        self.checkpoint_path = checkpoint_path  # teacher step -> checkpoint file
-        self.segment = segment  # blocks per file at most
-        dev = torch.device(device).type
-        self.env = (dev, torch.__version__, torch.backends.cpu.get_cpu_capability(), sys.byteorder)
-        self._tags: dict[tuple[int, int, int], str] = {}
-        self.corrupt = 0
-        self._remove_stale_temporaries()
 
-    def key(self, step: int, stream: int, b0: int, b1: int, block: int, n: int) -> StoreKey:
-        if (step, block, n) not in self._tags:
-            with open(self.checkpoint_path(step), "rb") as fh:
-                content = hashlib.sha256(fh.read()).hexdigest()
-            ident = repr((content, block, n, self.env)).encode()
-            self._tags[(step, block, n)] = hashlib.sha256(ident).hexdigest()
-        tag = self._tags[(step, block, n)]
-        path = os.path.join(self.directory, tag[:24], f"{stream}-{b0}-{b1}.bin")
-        return StoreKey(path, f"{tag}|{stream}|{b0}|{b1}".encode(), b1 - b0, block)
+def needed_blocks(
+    schedules: Iterable[tuple[tuple[int, int], ...]], steps: int, block: int = BLOCK
+) -> dict[int, list[int]]:
+    """Checkpoint -> sorted blocks of one stream that the given schedules ((start_step, checkpoint), ...)
+    use over ``steps`` student steps: the deduplicated union, the unit of the teacher_logits stage."""
+    need: dict[int, set[int]] = {}
+    for sched in schedules:
+        ends = [s for s, _ in sched[1:]] + [steps]
+        for (s, ck), e in zip(sched, ends, strict=True):
+            s, e = max(s, 0), min(e, steps)
+            if e > s:
+                need.setdefault(int(ck), set()).update(range(s // block, (e - 1) // block + 1))
+    return {ck: sorted(b) for ck, b in sorted(need.items())}
 
-    def read(self, key: StoreKey) -> torch.Tensor | None:
-        """The stored logits (blocks, block, C), or None when absent, truncated or corrupt."""
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _runs_of(sorted_blocks: list[int]) -> list[tuple[int, int]]:
+    """Maximal runs of consecutive integers as half-open (start, end) pairs."""
+    out: list[tuple[int, int]] = []
+    for b in sorted_blocks:
+        if out and out[-1][1] == b:
+            out[-1] = (out[-1][0], b + 1)
+        else:
+            out.append((b, b + 1))
+    return out
+
+
+def write_logits(
+    path: str,
+    stream: int,
+    n: int,
+    classes: int,
+    need: dict[int, list[int]],
+    checkpoint_path: Callable[[int], str],
+    compute: Callable[[int, int, int], np.ndarray],
+    block: int = BLOCK,
+    batch: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Compute every needed block with ``compute(checkpoint, b0, b1)`` -> float32 (b1-b0, block, classes)
+    (at most ``batch`` blocks a call) and write them atomically to ``path``."""
+    from .io import atomic_path
+
+    header = {
+        "stream": int(stream),
+        "block": int(block),
+        "n": int(n),
+        "classes": int(classes),
+        "checkpoints": {str(ck): file_sha256(checkpoint_path(ck)) for ck in need},
+        "blocks": {str(ck): list(map(int, bs)) for ck, bs in need.items()},
+        "computed_with": [sys.byteorder, _torch_env()],
+    }
+    head = json.dumps(header, sort_keys=True).encode()
+    total, done = sum(len(b) for b in need.values()), 0
+    h = hashlib.sha256()
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        for part in (MAGIC, struct.pack("<Q", len(head)), head):
+            fh.write(part)
+            h.update(part)
+        for ck, bs in need.items():
+            for a, b in _runs_of(bs):
+                for b0 in range(a, b, batch):
+                    b1 = min(b, b0 + batch)
+                    out = np.ascontiguousarray(compute(ck, b0, b1), dtype="<f4")
+                    if out.shape != (b1 - b0, block, classes):
+                        raise ValueError(f"logits of blocks {b0}..{b1} have shape {out.shape}")
+                    data = out.tobytes()
+                    fh.write(data)
+                    h.update(data)
+                    done += b1 - b0
+                    if progress:
+                        progress(done, total)
+        fh.write(h.digest())
+
+
+def _torch_env() -> str:
+    try:
+        import torch
+
+        return f"torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}"
+    except ImportError:  # pragma: no cover - the stage always has torch
+        return "no torch"
+
+
+class LogitFile:
+    """One teacher_logits output, checked (digest, checkpoint hashes) when opened; blocks are read from a
+    memory map, so a job holds only the blocks it is using."""
+
+    def __init__(self, path: str, checkpoint_path: Callable[[int], str] | None = None):
+        self.path = path
         try:
-            with open(key.path, "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            return None
-        body, tail = data[:-_DIGEST], data[-_DIGEST:]
-        row = key.blocks * key.block * 4
-        if len(data) <= _DIGEST or len(body) % row or _digest(key, body) != tail:
-            self.corrupt += 1
-            log.warning("teacher-logit cache file %s is truncated or corrupt; recomputing it", key.path)
-            return None
-        return torch.frombuffer(bytearray(body), dtype=torch.float32).reshape(key.blocks, key.block, -1)
+            size = os.path.getsize(path)
+            with open(path, "rb") as fh:
+                magic = fh.read(len(MAGIC))
+                (hlen,) = struct.unpack("<Q", fh.read(8)) if magic == MAGIC else (0,)
+                head = fh.read(hlen)
+            if magic != MAGIC or len(head) != hlen:
+                raise ValueError("not a teacher-logit file, or truncated in its header")
+            self.header = json.loads(head)
+            self.block, self.classes = self.header["block"], self.header["classes"]
+            self.stream = self.header["stream"]
+            self._offset = len(MAGIC) + 8 + hlen
+            row = self.block * self.classes * 4
+            self._index: dict[tuple[int, int], int] = {}
+            for ck, bs in sorted(self.header["blocks"].items(), key=lambda kv: int(kv[0])):
+                for b in bs:
+                    self._index[(int(ck), b)] = self._offset + len(self._index) * row
+            if size != self._offset + len(self._index) * row + _DIGEST:
+                raise ValueError(f"{size} bytes where the header announces {len(self._index)} blocks")
+            if self._digest() != self._stored_digest():
+                raise ValueError("its SHA-256 does not match its contents")
+        except (OSError, ValueError, KeyError, struct.error) as exc:
+            raise LogitFileError(
+                f"teacher-logit file {path} is unreadable, truncated or corrupt ({exc}); delete it and "
+                "rerun the workflow (the teacher_logits job recomputes it)"
+            ) from exc
+        self._map = np.memmap(path, dtype=np.uint8, mode="r")
+        if checkpoint_path is not None:
+            self.check_checkpoints(checkpoint_path)
 
-    def exists(self, key: StoreKey) -> bool:
-        return os.path.exists(key.path)
+    def _digest(self) -> bytes:
+        h = hashlib.sha256()
+        with open(self.path, "rb") as fh:
+            left = os.path.getsize(self.path) - _DIGEST
+            while left > 0:
+                chunk = fh.read(min(left, 1 << 20))
+                h.update(chunk)
+                left -= len(chunk)
+        return h.digest()
 
-    def write(self, key: StoreKey, logits: torch.Tensor) -> None:
-        body = logits.contiguous().numpy().tobytes()
-        with atomic_path(key.path) as tmp, open(tmp, "wb") as fh:
-            fh.write(body + _digest(key, body))
+    def _stored_digest(self) -> bytes:
+        with open(self.path, "rb") as fh:
+            fh.seek(-_DIGEST, os.SEEK_END)
+            return fh.read()
 
-    @contextlib.contextmanager
-    def lock(self, key: StoreKey, wait: bool = False):
-        """Yields True when this process holds the file's lock (or locking is unsupported), False when
-        another holds it and ``wait`` is off. The lock file goes once the data file is in place."""
-        lock_path = key.path + ".lock"
-        os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-                held = True
-            except BlockingIOError:
-                held = False
-            except OSError:  # no flock on this filesystem: no coordination, duplicates are harmless
-                held = True
-            yield held
-            if held and os.path.exists(key.path):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(lock_path)  # waiters on it re-check the data file after they get it
-        finally:
-            os.close(fd)  # releases the lock
+    def check_checkpoints(
+        self,
+        checkpoint_path: Callable[[int], str],
+        only: Iterable[int] | None = None,
+        hashes: dict[str, str] | None = None,
+    ):
+        """Every checkpoint (or those in ``only``) still has the bytes the logits were computed from.
+        ``hashes``: path -> SHA-256 already computed (a job checking several files hashes each once)."""
+        wanted = None if only is None else {int(c) for c in only}
+        hashes = {} if hashes is None else hashes
+        for ck, digest in self.header["checkpoints"].items():
+            if wanted is not None and int(ck) not in wanted:
+                continue
+            ck_path = checkpoint_path(int(ck))
+            if os.path.exists(ck_path) and ck_path not in hashes:
+                hashes[ck_path] = file_sha256(ck_path)
+            if hashes.get(ck_path) != digest:
+                raise LogitFileError(
+                    f"teacher-logit file {self.path} is stale: it was computed from another {ck_path} "
+                    "(a retrained teacher?); delete it and rerun the workflow"
+                )
 
-    def _remove_stale_temporaries(self) -> None:
-        """Temporaries of killed writers: a writer holds the file's lock while its temporary exists."""
-        for tmp in glob.glob(os.path.join(glob.escape(self.directory), "*", "*.tmp-*.bin")):
-            path = tmp.rsplit(".tmp-", 1)[0] + ".bin"
-            key = StoreKey(path, b"", 0, 0)
-            with self.lock(key) as held, contextlib.suppress(FileNotFoundError):
-                if held:
-                    os.remove(tmp)
+    def checkpoints(self) -> list[int]:
+        return sorted(int(c) for c in self.header["checkpoints"])
 
+    def has(self, ck: int, b: int) -> bool:
+        return (ck, b) in self._index
 
-@dataclass(frozen=True)
-class StoreKey:
-    path: str
-    ident: bytes  # what the digest covers besides the logits
-    blocks: int
-    block: int
-
-
-_DIGEST = 16
-
-
-def _digest(key: StoreKey, body: bytes) -> bytes:
-    return hashlib.blake2b(key.ident + body, digest_size=_DIGEST).digest()
+    def read(self, ck: int, b: int) -> np.ndarray:
+        """Block b's logits from checkpoint ck: float32 (block, classes), a copy."""
+        start = self._index[(ck, b)]
+        nbytes = self.block * self.classes * 4
+        data = np.array(self._map[start : start + nbytes])  # a copy: the header need not align floats
+        return data.view("<f4").astype(np.float32, copy=False).reshape(self.block, self.classes)

@@ -8,9 +8,10 @@ and its jobs still go to GPU nodes. The decision reads the configuration and the
                        clear error (``engine.resolve_device``), so submitting from a GPU-less node works.
 ``device: auto``       per job: the GPU only when the model predicts the job at least ``placement.margin``
                        times faster there than on one CPU core with the best CPU backend (CPU slots are
-                       many, the GPU is one). ``placement.teacher`` / ``placement.students`` (``cpu``,
-                       ``gpu``) override the model for a rule. A GPU-placed job falls back to the CPU, with
-                       a warning, when its node's CUDA does not work.
+                       many, the GPU is one). ``placement.teacher`` / ``placement.teacher_logits`` /
+                       ``placement.students`` (``cpu``, ``gpu``) override the model for a rule. A
+                       GPU-placed job falls back to the CPU, with a warning, when its node's CUDA does
+                       not work.
 
 The probe has no GPU implementation (numpy), so its jobs are always CPU jobs. The cost model lives in
 ``progdistill.resources`` (``CostModel``): CPU figures measured here; GPU figures assumed until
@@ -31,7 +32,7 @@ from . import config as C
 from . import layout as L
 from .resources import CostModel, job_seconds
 
-RULES = ("teacher", "students")  # the rules placement decides; every other rule is a CPU job
+RULES = ("teacher", "teacher_logits", "students")  # the rules placement decides; the others are CPU jobs
 
 
 def overrides(cfg: dict) -> dict[str, str]:
@@ -83,8 +84,8 @@ class Job:
 
 
 def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
-    """Every teacher, probe and students job of the configuration with its predicted times and placement
-    (stage 0: teachers; 1: probes of the selected teacher; 2: students)."""
+    """Every teacher, probe, teacher_logits and students job of the configuration with its predicted times
+    and placement (stage 0: teachers; 1: probes of the selected teacher; 2: teacher logits; 3: students)."""
     model = model or CostModel.load(cfg)
     out = []
     for exp_name, exp in cfg["experiments"].items():
@@ -99,14 +100,24 @@ def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
         for strategy, width in L.student_cells(exp):
             cpu_s, gpu_s = job_seconds(cfg, exp, "students", model, strategy=strategy, width=width)
             side = place(cfg, "students", cpu_s, gpu_s)
-            out.append(Job("students", f"{exp_name}/{strategy}/w{width}", 2, cpu_s, gpu_s, side))
+            out.append(Job("students", f"{exp_name}/{strategy}/w{width}", 3, cpu_s, gpu_s, side))
+        if cfg.get("teacher_logits", "stage") == "stage" and C.distills(exp):
+            cpu_s, gpu_s = job_seconds(cfg, exp, "teacher_logits", model)
+            side = place(cfg, "teacher_logits", cpu_s, gpu_s)
+            for seed in exp["students"]["seeds"]:
+                out.append(Job("teacher_logits", f"{exp_name}/seed{seed}", 2, cpu_s, gpu_s, side))
     return out
 
 
-def simulate(job_list: list[Job], cores: int, gpus: int) -> float:
+# Start-up of a local job (interpreter, imports, reading its inputs), measured: the default run's CPU time
+# (372 CPU-s) less the model's compute (~170 s) over its ~180 jobs. Figures and tables are not simulated.
+JOB_START_S = 1.1
+
+
+def simulate(job_list: list[Job], cores: int, gpus: int, start_s: float = JOB_START_S) -> float:
     """Predicted wall seconds: stage by stage, longest job first onto the next free slot of its side (a GPU
-    job holds one GPU and one core, as the rules declare threads: 1). Stages are barriers, which is
-    conservative: Snakemake starts a student as soon as its own inputs exist."""
+    job holds one GPU and one core, as the rules declare threads: 1), each job ``start_s`` longer. Stages
+    are barriers, which is conservative: Snakemake starts a student as soon as its own inputs exist."""
     if gpus < 1 and any(j.side == "gpu" for j in job_list):
         raise ValueError("jobs are placed on the GPU but --gpus is 0: plan with --gpus >= 1 or device: cpu")
     total = 0.0
@@ -115,7 +126,7 @@ def simulate(job_list: list[Job], cores: int, gpus: int) -> float:
         gpu = [0.0] * max(gpus, 1)
         for j in sorted((j for j in job_list if j.stage == stage), key=lambda j: -j.seconds):
             slots = gpu if j.side == "gpu" else cpu
-            heapq.heappush(slots, heapq.heappop(slots) + j.seconds)
+            heapq.heappush(slots, heapq.heappop(slots) + j.seconds + start_s)
         total += max(max(cpu), max(gpu))
     return total
 
@@ -130,7 +141,7 @@ def plan_table(cfg: dict, cores: int, gpus: int, model: CostModel | None = None)
         "| rule | jobs on CPU | jobs on GPU | CPU time (placed on CPU) | GPU time (placed on GPU) |",
         "|---|---|---|---|---|",
     ]
-    for rule in ("teacher", "probe", "students"):
+    for rule in ("teacher", "probe", "teacher_logits", "students"):
         rj = [j for j in js if j.rule == rule]
         if not rj:
             continue
@@ -140,7 +151,9 @@ def plan_table(cfg: dict, cores: int, gpus: int, model: CostModel | None = None)
             f"| {rule} | {len(on_cpu)} | {len(on_gpu)} | {_fmt(sum(j.cpu_s for j in on_cpu))} | "
             f"{_fmt(sum(j.gpu_s for j in on_gpu))} |"
         )
-    lines += ["", f"predicted wall time: {_fmt(simulate(js, cores, gpus))} (stage by stage, longest first)"]
+    wall = _fmt(simulate(js, cores, gpus))
+    how = f"stage by stage, longest first, {JOB_START_S:g} s start-up a job"
+    lines += ["", f"predicted wall time: {wall} ({how})"]
     return "\n".join(lines)
 
 

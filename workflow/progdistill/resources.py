@@ -22,8 +22,10 @@ CPU, one thread
       iteration (one step of all runs) costs the larger of a fixed overhead (32 / 180k s, Python and
       kernel launches) and ``runs * width / TORCH_CPU_WORK`` seconds of arithmetic.
     * teacher forward passes (distillation targets, held-out evaluation): ~136k samples/s for a
-      width-2000 teacher, scaling as 1 / width (``FORWARD_CPU / width`` samples/s). A students job that
-      distils computes targets once per data stream (one per seed), so ``steps * len(seeds)`` samples.
+      width-2000 teacher, scaling as 1 / width (``FORWARD_CPU / width`` samples/s). With
+      ``teacher_logits: stage`` a teacher_logits job does them for one seed's stream: the union of the
+      blocks its strategies use (``logit_samples``); with ``inline`` a students job that distils computes
+      them once per data stream (one per seed), ``steps * len(seeds)`` samples.
 
 GPU (jobs placed there: progdistill.placement) -- ASSUMED, NOT MEASURED: no GPU has been available to this
 project. Until ``make bench-gpu`` has written ``results/bench/engine_cuda.json`` (``CostModel``), the model
@@ -31,7 +33,9 @@ uses these published orders of magnitude (../shared/notes/gpu-and-authors-code.m
     * one batched step of a job's runs costs the larger of a launch-bound floor, 1e-4 s (~15 kernel
       launches of 5-10 us plus Python: ~10k steps/s whatever the width), and ``runs * width / GPU_WORK``
       seconds, with GPU_WORK = 20k steps/s x width 50000 (so a width-50000 teacher is launch-bound too);
-    * teacher forward passes: ``GPU_FORWARD / width`` samples/s (5e6 samples/s at width 50000).
+    * teacher forward passes: ``GPU_FORWARD / width`` samples/s (5e6 samples/s at width 50000);
+    * a GPU job starts ``GPU_STARTUP_S`` = 10 s later than a CPU job (CUDA context, first kernels, copies),
+      counted for placement only, so a job of a few seconds stays on a CPU core.
 A bench file replaces them with measurements: the floor is the fastest measured iteration of the torch
 backend (runs / model-steps/s), GPU_WORK the model-steps/s x width of its timing with the most work
 (runs x width), GPU_FORWARD the blocked teacher-target rate x its width (records ``torch`` and
@@ -78,6 +82,7 @@ FORWARD_CPU = 1.36e5 * 2000  # teacher forward on CPU: samples/s x width
 GPU_STEP_FLOOR_S = 1.0e-4  # seconds per batched step when launch-bound (~10k steps/s)
 GPU_WORK = 2.0e4 * 50000  # model-steps/s x width when compute-bound (20k steps/s at width 50000)
 GPU_FORWARD = 5.0e6 * 50000  # teacher forward: samples/s x width
+GPU_STARTUP_S = 10.0  # a GPU job's extra start-up (CUDA context, first kernels, copies): placement only
 
 # --- margins -------------------------------------------------------------------------------------
 STARTUP_S = 60  # interpreter + torch import, kernel compile or CUDA init, reading checkpoints
@@ -196,7 +201,8 @@ def students_compute_s(
     side = side or ("gpu" if uses_gpu(cfg) else "cpu")
     s = exp["students"]
     steps, runs = s["steps"], student_runs(exp)
-    distil = _strategy(exp, strategy)["kind"] != "ce"  # teacher targets, one per data stream (seed)
+    # Teacher targets, one per data stream (seed), unless the teacher_logits stage computed them.
+    distil = _strategy(exp, strategy)["kind"] != "ce" and cfg.get("teacher_logits", "stage") == "inline"
     targets = steps * len(s["seeds"]) * exp["teacher"]["width"] if distil else 0.0  # samples x width
     if side == "gpu":
         model = model or CostModel.load(cfg)
@@ -204,6 +210,43 @@ def students_compute_s(
         return steps * model.gpu_step_s(runs, width) + (evals + targets) / model.gpu_forward
     sec = _cpu_train_s(cfg, exp, steps, runs, width) + _cpu_eval_s(exp, steps, runs, width)
     return sec + targets / FORWARD_CPU
+
+
+def logit_samples(exp: dict) -> int:
+    """Samples one teacher_logits job (one student seed) passes through the teacher: the deduplicated union
+    of the blocks every distilling strategy uses. A checkpoint the automatic selection names is not known
+    when the DAG is built: each such name counts as a checkpoint of its own (an upper bound)."""
+    from . import config as C
+    from .logit_store import BLOCK, needed_blocks
+
+    names = sorted({c for st in C.distills(exp) for c in C.symbolic_names(st)})
+    stand_in = {"checkpoints": {name: -1 - i for i, name in enumerate(names)}}
+    scheds = [C.schedule(st, exp, stand_in) for st in C.distills(exp)]
+    return BLOCK * sum(len(b) for b in needed_blocks(scheds, exp["students"]["steps"]).values())
+
+
+def teacher_logits_compute_s(cfg: dict, exp: dict, side: str, model: CostModel | None = None) -> float:
+    """Seconds of one teacher_logits job: forward passes of the teacher over its blocks (and, as large as
+    them on a CPU, nothing else: the samples are generated in a fraction of that time)."""
+    work = logit_samples(exp) * exp["teacher"]["width"]  # samples x width
+    if side == "gpu":
+        return work / (model or CostModel.load(cfg)).gpu_forward
+    return work / FORWARD_CPU
+
+
+def teacher_logits_runtime(cfg: dict, exp: dict, attempt: int = 1, side: str = "cpu") -> int:
+    """Wall time (minutes) to ask for one teacher_logits job."""
+    return _minutes(teacher_logits_compute_s(cfg, exp, side), attempt)
+
+
+def teacher_logits_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str = "cpu") -> int:
+    """Host memory (MB) of one teacher_logits job: the checkpoints in use, a forward block's activations,
+    one batch of 64 blocks of logits."""
+    tw = exp["teacher"]["width"]
+    n, classes = exp["task"]["n"], num_classes(exp["task"])
+    nbytes = TEACHER_CACHE * _param_floats(n, tw, classes) * 4 + 1024 * tw * 4 * 2
+    nbytes += 64 * 1024 * (classes * 4 + n)
+    return _mb(cfg, nbytes, attempt, side)
 
 
 def probe_compute_s(exp: dict) -> float:
@@ -214,14 +257,19 @@ def probe_compute_s(exp: dict) -> float:
 def job_seconds(
     cfg: dict, exp: dict, rule: str, model: CostModel, strategy: str | None = None, width: int | None = None
 ) -> tuple[float, float]:
-    """(seconds on one CPU core, seconds on the GPU) of one job of ``rule``; inf where it cannot run."""
+    """(seconds on one CPU core, seconds on the GPU) of one job of ``rule``; inf where it cannot run. The
+    GPU side includes GPU_STARTUP_S, so a job of a few seconds stays on a core."""
     if rule == "teacher":
-        return teacher_compute_s(cfg, exp, "cpu"), teacher_compute_s(cfg, exp, "gpu", model)
-    if rule == "students":
-        return (
-            students_compute_s(cfg, exp, strategy, width, "cpu"),
-            students_compute_s(cfg, exp, strategy, width, "gpu", model),
-        )
+        cpu, gpu = teacher_compute_s(cfg, exp, "cpu"), teacher_compute_s(cfg, exp, "gpu", model)
+    elif rule == "students":
+        cpu = students_compute_s(cfg, exp, strategy, width, "cpu")
+        gpu = students_compute_s(cfg, exp, strategy, width, "gpu", model)
+    elif rule == "teacher_logits":
+        cpu, gpu = teacher_logits_compute_s(cfg, exp, "cpu"), teacher_logits_compute_s(cfg, exp, "gpu", model)
+    else:
+        gpu = None
+    if gpu is not None:
+        return cpu, gpu + GPU_STARTUP_S
     if rule == "probe":
         return probe_compute_s(exp), math.inf
     raise ValueError(f"no cost model for rule {rule!r}")

@@ -195,16 +195,67 @@ def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out
     write_parquet(df, out_path)
 
 
-def logit_store(cfg: dict, device, cache_dir: str | None, checkpoint_path):
-    """The on-disk teacher-logit cache shared by an experiment's student jobs, or None: config key
-    ``teacher_cache`` (auto: on when training on CPU, where teacher forward passes are a large share of a
-    student job; off on a GPU, where they are cheap and a paper-scale cache would take gigabytes)."""
-    setting = cfg.get("teacher_cache", "auto")
-    if not cache_dir or setting is False or (setting == "auto" and device.type != "cpu"):
-        return None
-    from .logit_store import LogitStore
+def distil_schedules(exp: dict, selection: dict | None) -> list[tuple[tuple[int, int], ...]]:
+    """The teacher schedule of every distilling strategy of an experiment."""
+    return [C.schedule(st, exp, selection) for st in C.distills(exp)]
 
-    return LogitStore(cache_dir, checkpoint_path, device)
+
+def run_teacher_logits(
+    cfg: dict,
+    exp_name: str,
+    seed: int,
+    ckpt_dir: str,
+    out_path: str,
+    selection_path: str | None = None,
+    device: str | None = None,
+) -> None:
+    """The teacher_logits stage: every (checkpoint, block) of student seed ``seed``'s sample stream that any
+    distilling strategy of the experiment uses, one forward pass per aligned block (the numbers the students
+    job would compute itself: training.TeacherBank.compute), to one checksummed file."""
+    from .logit_store import needed_blocks, write_logits
+    from .training import Progress, TeacherBank
+
+    exp = cfg["experiments"][exp_name]
+    task = make_task(exp["task"])
+    device, _ = setup(cfg, device)
+    selection = None
+    if C.needs_selection(exp) and selection_path:
+        with open(selection_path) as fh:
+            selection = json.load(fh)
+    stream = C.student_stream(exp_name, seed)
+    bank = TeacherBank(_teacher_loader(exp, task, ckpt_dir, device))
+    need = needed_blocks(distil_schedules(exp, selection), exp["students"]["steps"], bank.block)
+    total = sum(len(b) for b in need.values())
+    log.info(
+        "%s seed %d: %d blocks of %d samples from %d checkpoints",
+        exp_name,
+        seed,
+        total,
+        bank.block,
+        len(need),
+    )
+    progress = Progress(f"{exp_name} teacher logits seed {seed} (blocks)", total)
+    write_logits(
+        out_path,
+        stream,
+        task.n,
+        task.num_classes,
+        need,
+        lambda step: checkpoint_file(ckpt_dir, step),
+        lambda ck, b0, b1: bank.compute(ck, stream, b0, b1, task.n).numpy(),
+        block=bank.block,
+        progress=lambda done, _: progress.update(done, force=done == total),
+    )
+
+
+def _teacher_loader(exp: dict, task, ckpt_dir: str, device):
+    tw = exp["teacher"]["width"]
+
+    def load(step):
+        params, _ = load_checkpoint(checkpoint_file(ckpt_dir, step), n=task.n, width=tw, device=device)
+        return params
+
+    return load
 
 
 def run_students(
@@ -217,15 +268,15 @@ def run_students(
     out_path: str,
     state_path: str | None = None,
     selection_path: str | None = None,
-    cache_dir: str | None = None,
+    logit_paths: list[str] | None = None,
     device: str | None = None,
 ) -> None:
     """Train every LR x seed of one (strategy, width) cell at once in the engine.
 
     ``ckpt_dir`` is the selected teacher's checkpoint folder (layout.TEACHER_CHECKPOINTS);
     ``selection_path`` is the select_checkpoints output, needed by strategies that name e.g. 'transition';
-    ``cache_dir`` holds the experiment's teacher logits shared between jobs (config ``teacher_cache``);
-    ``device`` is the job's placement (see setup)."""
+    ``logit_paths`` are the teacher_logits stage's files of the experiment (config ``teacher_logits:
+    stage``; None or empty: every target is computed here); ``device`` is the job's placement (see setup)."""
     from .training import RunSpec, TeacherBank, train
 
     exp = cfg["experiments"][exp_name]
@@ -261,15 +312,7 @@ def run_students(
                 )
             )
             meta.append((lr, seed))
-    tw = exp["teacher"]["width"]
-
-    def load(step):
-        params, _ = load_checkpoint(checkpoint_file(ckpt_dir, step), n=task.n, width=tw, device=device)
-        return params
-
-    store = None
-    if sched:
-        store = logit_store(cfg, device, cache_dir, lambda step: checkpoint_file(ckpt_dir, step))
+    stored = _logit_files(logit_paths, ckpt_dir, sched) if sched else None
     res = train(
         task,
         width,
@@ -279,7 +322,7 @@ def run_students(
         exp["eval_every"],
         backend,
         device,
-        teachers=TeacherBank(load, store=store) if sched else None,
+        teachers=TeacherBank(_teacher_loader(exp, task, ckpt_dir, device), stored=stored) if sched else None,
         chunk=cfg["chunk"],
         state_path=state_path,
         state_every=cfg["resume_every"] or None,
@@ -302,6 +345,19 @@ def run_students(
             log.warning("run lr=%g seed=%d diverged at step %d", meta[i][0], meta[i][1], d)
     write_parquet(df, out_path)
     _drop(state_path)
+
+
+def _logit_files(paths: list[str] | None, ckpt_dir: str, sched) -> list:
+    """The stage's files, checked before training starts: intact, and computed from the checkpoints this
+    job uses as they are now (a stale or corrupt file is an error naming it)."""
+    from .logit_store import LogitFile
+
+    files, hashes = [], {}
+    for path in paths or []:
+        f = LogitFile(path)
+        f.check_checkpoints(lambda s: checkpoint_file(ckpt_dir, s), {ck for _, ck in sched}, hashes)
+        files.append(f)
+    return files
 
 
 CURVE_COLUMNS = [

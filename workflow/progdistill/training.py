@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .checkpoints import atomic_torch_save
-from .logit_store import LogitStore, StoreKey  # noqa: F401 - TeacherBank's second level; re-exported
+from .logit_store import LogitFile
 from .model import MLPParams, forward, init_params, soft_targets
 from .streams import sample_inputs
 
@@ -96,28 +96,27 @@ class TeacherBank:
     i*block .. (i+1)*block - 1) and cached, so the numbers never depend on how training was chunked:
     a GEMM's rounding can depend on its row count, and an aligned block always has the same rows.
 
-    With a ``store`` (LogitStore) the blocks also go to disk, shared by every job of an experiment:
-    ``plan(runs, steps)`` (train() calls it) lists the blocks each checkpoint supplies to each stream,
-    split into ranges of at most ``store.segment`` blocks on a fixed grid, so jobs with the same needs
-    (another width, another temperature, the same checkpoint over the same steps) name the same files.
-    Each range is computed block by block exactly as without a store, so the numbers do not change."""
+    With ``stored`` (logit_store.LogitFile, one per stream: the teacher_logits stage's outputs) a block is
+    read from its stream's file when the file holds it, else computed; the stage computed each stored
+    block with this class's ``compute``, so the numbers do not change."""
 
     def __init__(
         self,
         loader: Callable[[int], MLPParams],
         keep: int = 4,
         block: int = 1024,
-        store: LogitStore | None = None,
+        stored: list[LogitFile] | None = None,
     ):
         self.loader = loader
         self.keep = keep
         self.block = block
-        self.store = store
+        self.stored = {f.stream: f for f in stored or []}
+        for f in self.stored.values():
+            if f.block != block:
+                raise ValueError(f"{f.path} holds blocks of {f.block} samples, this job uses {block}")
         self._cache: dict[int, MLPParams] = {}
         self._blocks: dict[tuple[int, int, int], torch.Tensor] = {}
-        self._ranges: dict[tuple[int, int], tuple[list[int], list[int]]] = {}  # (ck, stream) -> starts, ends
-        self._order: list[tuple[int, int, int, int]] = []  # every planned range: (b0, ck, stream, b1)
-        self.stats = Counter()  # blocks computed (prefetched ones included), loaded; waits on other jobs
+        self.stats = Counter()  # blocks computed here, blocks read from the stage's files
 
     def get(self, step: int) -> MLPParams:
         if step not in self._cache:
@@ -125,29 +124,6 @@ class TeacherBank:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[step] = self.loader(step)
         return self._cache[step]
-
-    def plan(self, runs: list[RunSpec], steps: int) -> None:
-        """Record which blocks each (checkpoint, stream) will supply: the store's unit of work."""
-        if self.store is None:
-            return
-        B, S = self.block, self.store.segment
-        need: dict[tuple[int, int], set[int]] = {}
-        for r in runs:
-            ends = [s for s, _ in r.schedule[1:]] + [steps]
-            for (s, ck), e in zip(r.schedule, ends, strict=True):
-                s, e = max(s, 0), min(e, steps)
-                if e > s:
-                    need.setdefault((ck, r.stream_seed), set()).update(range(s // B, (e - 1) // B + 1))
-        self._ranges, self._order = {}, []
-        for (ck, stream), blocks in need.items():
-            starts, ends = [], []
-            for a, b in _runs_of(sorted(blocks)):
-                for k in range(a // S, (b - 1) // S + 1):  # clip to the grid: files are bounded, names shared
-                    starts.append(max(a, k * S))
-                    ends.append(min(b, (k + 1) * S))
-            self._ranges[(ck, stream)] = (starts, ends)
-            self._order += [(b0, ck, stream, b1) for b0, b1 in zip(starts, ends, strict=True)]
-        self._order.sort()
 
     def logits(self, step: int, stream_seed: int, start: int, count: int, n: int) -> torch.Tensor:
         """Teacher logits (count, C) for samples start .. start+count-1 of a stream."""
@@ -161,12 +137,12 @@ class TeacherBank:
     def _block(self, step: int, stream: int, b: int, n: int) -> torch.Tensor:
         key = (step, stream, b)
         if key not in self._blocks:
-            rng = self._range_of(step, stream, b)
-            if rng is None:
-                self._put(key, self._compute(step, stream, b, b + 1, n)[0])
+            f = self.stored.get(stream)
+            if f is not None and f.has(step, b):
+                self._put(key, torch.from_numpy(f.read(step, b)))
+                self.stats["read"] += 1
             else:
-                for i, logits in enumerate(self._fetch(step, stream, *rng, n)):
-                    self._put((step, stream, rng[0] + i), logits)
+                self._put(key, self.compute(step, stream, b, b + 1, n)[0])
         return self._blocks[key]
 
     def _put(self, key, logits: torch.Tensor) -> None:
@@ -174,74 +150,15 @@ class TeacherBank:
             self._blocks.pop(next(iter(self._blocks)))
         self._blocks[key] = logits
 
-    def _range_of(self, step: int, stream: int, b: int) -> tuple[int, int] | None:
-        if self.store is None or (step, stream) not in self._ranges:
-            return None
-        starts, ends = self._ranges[(step, stream)]
-        i = bisect.bisect_right(starts, b) - 1
-        return (starts[i], ends[i]) if i >= 0 and b < ends[i] else None
-
-    def _compute(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
-        """Logits of blocks b0 .. b1-1, (b1-b0, block, C): one forward pass per aligned block."""
+    def compute(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
+        """Logits of blocks b0 .. b1-1, (b1-b0, block, C): one forward pass per aligned block (the
+        teacher_logits stage computes its files with this too)."""
         B = self.block
         x = sample_inputs(stream, b0 * B, (b1 - b0) * B, n)
         teacher = self.get(step)
         out = torch.stack([teacher_logits(teacher, x[i * B : (i + 1) * B]).cpu() for i in range(b1 - b0)])
         self.stats["computed"] += b1 - b0
         return out
-
-    def _fetch(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
-        """A planned range from the store, computed (and stored) when no job has stored it yet. When
-        another job holds its lock (is computing it), compute ranges this job needs later meanwhile."""
-        store = self.store
-        key = store.key(step, stream, b0, b1, self.block, n)
-        while True:
-            got = self._load(key)
-            if got is not None:
-                return got
-            with store.lock(key) as held:
-                if held:
-                    got = self._load(key)
-                    if got is None:
-                        got = self._compute(step, stream, b0, b1, n)
-                        store.write(key, got)
-                    return got
-            if not self._prefetch(b0, (step, stream, b0), n):
-                with store.lock(key, wait=True):
-                    self.stats["waited"] += 1
-
-    def _load(self, key) -> torch.Tensor | None:
-        got = self.store.read(key)
-        if got is not None:
-            self.stats["loaded"] += got.shape[0]
-        return got
-
-    def _prefetch(self, b0: int, current: tuple[int, int, int], n: int) -> bool:
-        """Compute and store one planned range from b0 on that nobody has stored or is computing."""
-        store = self.store
-        for c0, ck, stream, c1 in self._order[bisect.bisect_left(self._order, (b0,)) :]:
-            if (ck, stream, c0) == current:
-                continue
-            key = store.key(ck, stream, c0, c1, self.block, n)
-            if store.exists(key):
-                continue
-            with store.lock(key) as held:
-                if held and not store.exists(key):
-                    store.write(key, self._compute(ck, stream, c0, c1, n))
-                    self.stats["prefetched"] += c1 - c0
-                    return True
-        return False
-
-
-def _runs_of(sorted_blocks: list[int]) -> list[tuple[int, int]]:
-    """Maximal runs of consecutive integers as half-open (start, end) pairs."""
-    out: list[tuple[int, int]] = []
-    for b in sorted_blocks:
-        if out and out[-1][1] == b:
-            out[-1] = (out[-1][0], b + 1)
-        else:
-            out.append((b, b + 1))
-    return out
 
 
 class Progress:
@@ -317,8 +234,6 @@ def train(
                 lr[i] = 0.0  # diverged runs stay frozen after a resume
 
     events = _event_steps(runs, steps, eval_every, save_every, state_every, chunk)
-    if teachers is not None:
-        teachers.plan(runs, steps)
     streams = sorted({r.stream_seed for r in runs})
     stream_idx = torch.tensor([streams.index(r.stream_seed) for r in runs])
     progress = Progress(label, steps, start)

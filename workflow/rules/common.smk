@@ -132,3 +132,56 @@ def students_mem_mb(wildcards, attempt):
 
 def figure_experiment(wc):
     return config["figures"][L.FIGURES[wc.fig].family]
+
+
+# The teacher_logits stage (teacher_logits.smk): its inputs and placement, and the students' input on its
+# files.
+
+
+def logits_selection(wc):
+    """The automatic selection, when some strategy of the experiment names one of its checkpoints."""
+    if not pdc.needs_selection(EXPS[wc.exp]):
+        return []
+    return checkpoints.select_checkpoints.get(exp=wc.exp).output
+
+
+def students_logits(wc):
+    """The experiment's teacher-logit files, for a distilling students job with `teacher_logits: stage`.
+
+    Not ancient(): Snakemake 9 drops a job whose only inputs from a rerunning job are ancient even when its
+    own output is missing. Instead the files do not change when a strategy is added (config.logits_spec):
+    the new strategy's students compute the blocks the files lack themselves, and no existing job reruns.
+    """
+    exp = EXPS[wc.exp]
+    if (
+        config["teacher_logits"] != "stage"
+        or pdc.strategy(exp, wc.strategy)["kind"] == "ce"
+    ):
+        return []
+    return L.teacher_logit_files(wc.exp, exp)
+
+
+def teacher_logits_side(wildcards):
+    return pdpl.side_of(config, EXPS[wildcards.exp], "teacher_logits", COST)
+
+
+def teacher_logits_gpu(wildcards):
+    return int(teacher_logits_side(wildcards) == "gpu")
+
+
+def teacher_logits_device(wildcards):
+    return pdpl.job_device(config, teacher_logits_side(wildcards))
+
+
+def teacher_logits_runtime(wildcards, attempt):
+    exp = EXPS[wildcards.exp]
+    return pdr.teacher_logits_runtime(
+        config, exp, attempt, teacher_logits_side(wildcards)
+    )
+
+
+def teacher_logits_mem_mb(wildcards, attempt):
+    exp = EXPS[wildcards.exp]
+    return pdr.teacher_logits_mem_mb(
+        config, exp, attempt, teacher_logits_side(wildcards)
+    )

@@ -7,6 +7,9 @@ rule probe:
         L.PROBE,
     log:
         L.PROBE_LOG,
+    # The selection, hence the teacher_logits jobs and every distilling student, waits on all probes of
+    # the selected teacher: run these short jobs before the students.
+    priority: 12
     conda:
         ENV
     threads: 1

@@ -5,6 +5,7 @@ rule students:
         # (select_teacher rewrites the file) reruns no student; selecting another one changes this input.
         checkpoints=selected_checkpoints,
         selection=selection_input,
+        logits=students_logits,
     output:
         L.STUDENT,
     log:
@@ -22,7 +23,6 @@ rule students:
         device=students_device,
         selected=L.SELECTED,
         state=L.STUDENT_STATE,
-        cache=L.LOGIT_CACHE,
         # A changed setting that this job's numbers depend on reruns it (config.student_spec).
         spec=lambda wc: pdc.digest(pdc.student_spec(EXPS[wc.exp], wc.strategy)),
         numerics=config["kernel_target"],

@@ -12,6 +12,6 @@ study.run_students(
     sm.output[0],
     state_path=sm.params.state,
     selection_path=sm.input.selection[0] if sm.input.selection else None,
-    cache_dir=sm.params.cache,
+    logit_paths=list(sm.input.logits),
     device=sm.params.device,
 )
