@@ -101,3 +101,34 @@ def test_the_compiled_kernel_builds_wherever_a_c_compiler_exists():
         pytest.skip("no C compiler on this machine (tried $CC, cc, gcc): the compiled kernel cannot be built")
     kernel.load(kernel.build(cc))  # raises KernelUnavailable with the compiler's message
     assert kernel.available(), "compiled kernel builds but kernel.available() says no"
+
+
+def test_one_best_lr_rule_for_summary_statistics_and_figures():
+    """Two LRs per strategy, a different one best for each: the summary, the survival times and the
+    figures all keep, per strategy, the LR with the higher mean accuracy over the curve and the seeds."""
+    from progdistill import figures, metrics
+
+    rows = []
+    for seed in range(3):
+        # CE: LR 0.01 learns (reaches 95% at step 300), LR 0.02 stalls.
+        rows += _curve("ce", seed, [0.5, 0.6, 0.8, 0.96, 0.99, 1.0], lr=0.01)
+        rows += _curve("ce", seed, [0.5, 0.5, 0.5, 0.6, 0.6, 0.6], lr=0.02)
+        # Progressive: LR 0.02 reaches 95% at 100, LR 0.01 at 400 (and ends higher, but averages lower).
+        rows += _curve("progressive", seed, [0.5, 0.95, 0.96, 0.97, 0.98, 0.98], lr=0.02)
+        rows += _curve("progressive", seed, [0.5, 0.5, 0.6, 0.7, 0.99, 1.0], lr=0.01)
+    curves = pd.DataFrame(rows)
+    by_hand = curves.groupby(["strategy", "lr"]).accuracy.mean().unstack()
+    want = by_hand.idxmax(axis=1).to_dict()
+    assert want == {"ce": 0.01, "progressive": 0.02}
+
+    s = summary.summarize(curves).set_index("strategy")
+    assert s.lr.to_dict() == want
+    assert set(s.lrs_searched) == {"0.01, 0.02"}
+    assert "LRs searched: 0.01, 0.02" in summary.to_markdown(summary.summarize(curves))
+    t = survival.run_times(curves)
+    t95 = t[np.isclose(t.threshold, 0.95)].groupby("strategy").steps.max().to_dict()
+    assert t95 == {"ce": 300, "progressive": 100}
+    drawn = figures.best_lr(curves)
+    assert drawn.groupby("strategy").lr.unique().map(list).to_dict() == {"ce": [0.01], "progressive": [0.02]}
+    assert figures.best_lr is metrics.best_lr and summary.best_lr is metrics.best_lr
+    assert survival.best_lr is metrics.best_lr
