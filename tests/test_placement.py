@@ -259,3 +259,16 @@ def test_resources_follow_the_side():
     cfg2 = copy.deepcopy(cfg)
     cfg2["device"] = "cpu"
     assert placement.side_of(cfg2, exp, "teacher", ASSUMED) == "cpu"
+
+
+def test_plan_without_gpus_plans_device_auto_on_the_cpu():
+    """device auto on a GPU-less machine runs every job on the CPU, so '--gpus 0' plans that instead of
+    refusing; device cuda with no GPU is still refused."""
+    paper = load("workflow/configs/paper.yaml")
+    assert "gpu" in set(sides(paper, ASSUMED).values())  # auto would use a GPU if there were one
+    table = placement.plan_table(paper, cores=8, gpus=0, model=ASSUMED)
+    rows = [r for r in table.splitlines() if r.startswith("| teacher")]
+    assert rows and all(r.split("|")[3].strip() == "0" for r in rows), table  # no job on the GPU
+    assert "device cpu" in table
+    with pytest.raises(ValueError, match="--gpus is 0"):
+        placement.plan_table({**paper, "device": "cuda"}, cores=8, gpus=0, model=ASSUMED)

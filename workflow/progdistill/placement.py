@@ -132,6 +132,9 @@ def simulate(job_list: list[Job], cores: int, gpus: int, start_s: float = JOB_ST
 
 
 def plan_table(cfg: dict, cores: int, gpus: int, model: CostModel | None = None) -> str:
+    if gpus < 1 and cfg.get("device", "auto") == "auto":
+        # device auto on a machine without a GPU runs every job on the CPU: plan that, not an error.
+        cfg = {**cfg, "device": "cpu"}
     model = model or CostModel.load(cfg)
     js = jobs(cfg, model)
     lines = [
