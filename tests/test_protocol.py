@@ -353,3 +353,38 @@ def test_a_diverged_run_stays_frozen_under_a_schedule():
     assert res.diverged_at[0] == -1 and 0 < res.diverged_at[1] < 2000
     assert all(not bool(p[1].any()) for p in res.params.tensors())  # zeroed, and no update moved it since
     assert all(bool(torch.isfinite(p[0]).all()) for p in res.params.tensors())
+
+
+def test_the_settings_enter_the_job_digests_that_depend_on_them():
+    import copy
+
+    import yaml
+    from conftest import SMOKE
+    from progdistill import config as C
+
+    base = yaml.safe_load(SMOKE.read_text())
+
+    def specs(**change):
+        cfg = copy.deepcopy(base)
+        for key, value in change.items():
+            role, name = key.split("__")
+            cfg["experiments"]["parity"][role][name] = value
+        exp = C.validate_config(cfg)["experiments"]["parity"]
+        return tuple(
+            C.digest(f(exp)) for f in (C.teacher_spec, lambda e: C.student_spec(e, "ce"), C.logits_spec)
+        )
+
+    default = specs()
+    # The defaults written out are the online protocol: no digest changes (finished results stay valid).
+    assert (
+        specs(teacher__lr_schedule="constant", students__warmup=0, students__train_set_size=None) == default
+    )
+    teacher, students, logits = zip(default, specs(teacher__lr_schedule="cosine"), strict=True)
+    assert teacher[0] != teacher[1] and students[0] != students[1] and logits[0] != logits[1]
+    for change in ({"teacher__warmup": 0.1}, {"teacher__train_set_size": 100}):
+        assert all(a != b for a, b in zip(default, specs(**change), strict=True))
+    for change in ({"students__lr_schedule": "cosine"}, {"students__warmup": 0.06}):
+        got = specs(**change)  # the students rerun, the teacher and its logits do not
+        assert got[0] == default[0] and got[1] != default[1] and got[2] == default[2]
+    got = specs(students__train_set_size=100)  # the students and the logit files rerun
+    assert got[0] == default[0] and got[1] != default[1] and got[2] != default[2]
