@@ -111,6 +111,11 @@ CASES = [
         "train_set_size = 0 is invalid",
     ),
     (
+        "train_set_huge",  # the epoch permutation is int32
+        lambda c: _exp(c)["students"].update(train_set_size=2**31),
+        "students.train_set_size = 2147483648 is invalid: 2147483648 is greater than the maximum",
+    ),
+    (
         "train_set_fraction",
         lambda c: _exp(c)["teacher"].update(train_set_size=2.5),
         "teacher.train_set_size = 2.5 is invalid: 2.5 is not of type 'integer', 'null'",
@@ -118,7 +123,7 @@ CASES = [
     (
         "train_set_yaml_8e6",  # YAML 1.1 reads 8e6 as a string
         lambda c: _exp(c)["students"].update(train_set_size="8e6"),
-        "valid: an integer >= 1",
+        "valid: an integer from 1 to 2^31 - 1",
     ),
 ]
 
