@@ -92,6 +92,39 @@ CASES = [
         "strategies[3]: 'steps' is a required property",
     ),
     ("ce_with_alpha", lambda c: _strat(0)(c).update(alpha=0.5), "strategies[0].alpha = 0.5 is invalid"),
+    # The authors' protocol (lr_schedule, warmup, train_set_size): key, value and what is valid.
+    (
+        "schedule_name",
+        lambda c: _exp(c)["students"].update(lr_schedule="linear"),
+        "students.lr_schedule = 'linear' is invalid: 'linear' is not one of ['constant', 'cosine']",
+    ),
+    (
+        "warmup_one",
+        lambda c: _exp(c)["teacher"].update(lr_schedule="cosine", warmup=1.0),
+        "teacher.warmup = 1.0 is invalid",
+    ),
+    ("warmup_negative", lambda c: _exp(c)["students"].update(warmup=-0.1), "valid: 0 <= warmup < 1"),
+    ("warmup_string", lambda c: _exp(c)["students"].update(warmup="6%"), "students.warmup = '6%' is invalid"),
+    (
+        "train_set_zero",
+        lambda c: _exp(c)["students"].update(train_set_size=0),
+        "train_set_size = 0 is invalid",
+    ),
+    (
+        "train_set_huge",  # the epoch permutation is int32
+        lambda c: _exp(c)["students"].update(train_set_size=2**31),
+        "students.train_set_size = 2147483648 is invalid: 2147483648 is greater than the maximum",
+    ),
+    (
+        "train_set_fraction",
+        lambda c: _exp(c)["teacher"].update(train_set_size=2.5),
+        "teacher.train_set_size = 2.5 is invalid: 2.5 is not of type 'integer', 'null'",
+    ),
+    (
+        "train_set_yaml_8e6",  # YAML 1.1 reads 8e6 as a string
+        lambda c: _exp(c)["students"].update(train_set_size="8e6"),
+        "valid: an integer from 1 to 2^31 - 1",
+    ),
 ]
 
 
@@ -133,7 +166,7 @@ def test_per_rule_placement_needs_device_auto():
 
 
 def test_shipped_configs_are_valid():
-    for path in ["config.yaml", "workflow/configs/smoke.yaml", "workflow/configs/paper.yaml"]:
+    for path in ["config.yaml", *(f"workflow/configs/{n}.yaml" for n in ("smoke", "paper", "authors"))]:
         cfg = C.validate_config(yaml.safe_load((ROOT / path).read_text()))
         assert cfg["experiments"]
 
@@ -143,6 +176,20 @@ def test_defaults_are_filled():
     st = {s["name"]: s for s in _exp(cfg)["strategies"]}
     assert st["ce"]["alpha"] == 1.0 and st["progressive"]["alpha"] == 0.0
     assert st["progressive"]["temperature"] == 1.0
+    for role in ("teacher", "students"):  # the online protocol
+        assert {k: _exp(cfg)[role][k] for k in ("lr_schedule", "warmup", "train_set_size")} == {
+            "lr_schedule": "constant",
+            "warmup": 0,
+            "train_set_size": None,
+        }
+
+
+def test_warmup_with_a_constant_schedule_is_allowed_and_sizes_become_integers():
+    """Warm-up then constant (HF get_constant_schedule_with_warmup; the authors' teacher script allows it)."""
+    cfg = copy.deepcopy(SMOKE)
+    _exp(cfg)["teacher"].update(lr_schedule="constant", warmup=0.1, train_set_size=8000000.0)
+    t = _exp(C.validate_config(cfg))["teacher"]
+    assert t["warmup"] == 0.1 and t["train_set_size"] == 8000000 and type(t["train_set_size"]) is int
 
 
 def test_paper_strategies_schedules():

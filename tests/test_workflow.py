@@ -155,8 +155,10 @@ def _job_counts(text):
     return counts
 
 
-def test_paper_configuration_dry_run(tmp_path):
-    out = snakemake("-n", "--cores", "8", "--resources", "gpu=1", "--configfile", str(PAPER), cwd=tmp_path)
+@pytest.mark.parametrize("preset", ["paper.yaml", "authors.yaml"])  # the authors' protocol: the same DAG
+def test_paper_configuration_dry_run(tmp_path, preset):
+    cfg = ROOT / "workflow/configs" / preset
+    out = snakemake("-n", "--cores", "8", "--resources", "gpu=1", "--configfile", str(cfg), cwd=tmp_path)
     counts = _job_counts(out.stdout + out.stderr)
     assert counts["teacher"] == 3 + 3  # the LR grid, one seed, for each experiment
     # Probe jobs (41 checkpoints of the selected teacher) appear once select_teacher, a checkpoint, has run.

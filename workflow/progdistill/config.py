@@ -74,6 +74,10 @@ def validate_config(cfg: dict) -> dict:
     if grid_problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(grid_problems))
     _fill_defaults(cfg, schema)  # the generated strategies get their defaults too
+    for exp in cfg["experiments"].values():
+        for role in ("teacher", "students"):
+            if exp[role].get("train_set_size") is not None:  # 8000000.0 is an integer to the schema
+                exp[role]["train_set_size"] = int(exp[role]["train_set_size"])
     problems = semantic_problems(cfg) + theory_problems(cfg)
     if problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(problems))
@@ -86,6 +90,9 @@ def _fill_defaults(cfg: dict, schema: dict) -> None:
 
     def fill(obj: dict, props: dict) -> None:
         for key, sub in props.items():
+            while "$ref" in sub:  # a local $ref's keys (its default), the property's own keys winning
+                ref = defs[sub["$ref"].rsplit("/", 1)[-1]]
+                sub = {**ref, **{k: v for k, v in sub.items() if k != "$ref"}}
             if "default" in sub and key not in obj:
                 obj[key] = deepcopy(sub["default"])
             if isinstance(obj.get(key), dict) and "properties" in sub:
@@ -391,13 +398,28 @@ def schedule(st: dict, exp: dict, selection: dict | None = None) -> tuple[tuple[
 # width of the teacher grid, a student width or a strategy leaves the other jobs' specs unchanged.
 
 
+PROTOCOL_DEFAULTS = {"lr_schedule": "constant", "warmup": 0, "train_set_size": None}
+
+
+def protocol(block: dict) -> dict:
+    """The LR schedule / training-set settings of a teacher or students block that differ from the online
+    protocol's defaults (only those enter a spec, so the specs, and the finished jobs, of configurations
+    without them stay as they were)."""
+    return {k: block[k] for k, v in PROTOCOL_DEFAULTS.items() if block.get(k, v) != v}
+
+
+def train_options(block: dict) -> dict:
+    """training.train's keyword arguments for a teacher or students block."""
+    return {k: block.get(k, v) for k, v in PROTOCOL_DEFAULTS.items()}
+
+
 def teacher_spec(exp: dict) -> dict:
     t = exp["teacher"]
     return {
         "task": exp["task"],
         "heldout": exp["heldout"],
         "eval_every": exp["eval_every"],
-        "teacher": {k: t[k] for k in ("width", "steps", "checkpoint_every")},
+        "teacher": {k: t[k] for k in ("width", "steps", "checkpoint_every")} | protocol(t),
     }
 
 
@@ -410,7 +432,7 @@ def student_spec(exp: dict, strategy_name: str) -> dict:
     s = exp["students"]
     return {
         **teacher_spec(exp),
-        "students": {k: s[k] for k in ("steps", "lrs", "seeds")},
+        "students": {k: s[k] for k in ("steps", "lrs", "seeds")} | protocol(s),
         "strategy": strategy(exp, strategy_name),
     }
 
@@ -430,7 +452,9 @@ def logits_spec(exp: dict) -> dict:
     selection): the teacher's and the students' steps. Not the strategies: a strategy added to a finished run
     keeps the files as they are (every block in them stays valid) and its students compute the blocks the
     files lack; a fresh run, or --forcerun teacher_logits, puts every strategy's blocks in the files."""
-    return {**teacher_spec(exp), "students_steps": exp["students"]["steps"]}
+    spec = {**teacher_spec(exp), "students_steps": exp["students"]["steps"]}
+    size = exp["students"].get("train_set_size")
+    return spec if size is None else {**spec, "students_train_set_size": size}
 
 
 def seeds_for(exp_name: str) -> dict:

@@ -3,7 +3,7 @@
 Every backend implements ``run_steps(params, X, Q, lr)`` and updates ``params`` in place:
   X  (R, K, n) int8 in {-1, +1}   the sample each run sees at each step
   Q  (R, K, C) float32            target distribution: alpha * onehot(y) + (1 - alpha) * softmax(f_T / tau)
-  lr (R,) float32                 per-run learning rate
+  lr (R,) or (R, K) float32       per-run learning rate, or per run and step (an LR schedule)
 The loss of Eq. (1), alpha * CE(s, y) + (1 - alpha) * CE(softmax(s), softmax(f_T / tau)), has gradient
 softmax(s) - Q with respect to the student logits s, so one soft target covers CE, distillation and mixes.
 Callers never see which backend runs; a compiled kernel replaces the torch loop without touching them.
@@ -33,10 +33,16 @@ class TorchBackend:
         Xf = X.to(device=dev, dtype=W1t.dtype)
         Q = Q.to(dev)
         neg_lr = -lr.to(device=dev, dtype=W1t.dtype)
+        per_step = neg_lr.dim() == 2
+        if per_step and tuple(neg_lr.shape) != (X.shape[0], X.shape[1]):
+            raise ValueError(f"torch backend: lr must have shape (R,) or (R, K), got {tuple(lr.shape)}")
         neg_lr_col = neg_lr[:, None]
         neg_lr_3 = neg_lr[:, None, None]
         with torch.no_grad():
             for t in range(Xf.shape[1]):
+                if per_step:
+                    neg_lr_col = neg_lr[:, t, None]
+                    neg_lr_3 = neg_lr[:, t, None, None]
                 x = Xf[:, t]  # (R, n)
                 pre = torch.baddbmm(b1[:, None, :], x[:, None, :], W1t)[:, 0]  # (R, m)
                 h = torch.relu(pre)

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "sgd.c"
 FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp")
-PRECISIONS = {"float32": (torch.float32, 1, ()), "float64": (torch.float64, 2, ("-DPD_DOUBLE",))}
+# precision -> (dtype, ABI version of sgd.c's PD_ABI, flags)
+PRECISIONS = {"float32": (torch.float32, 3, ()), "float64": (torch.float64, 4, ("-DPD_DOUBLE",))}
 
 _lock = threading.Lock()
 _libs: dict[tuple[str, str], ctypes.CDLL] = {}
@@ -219,7 +220,10 @@ class CompiledBackend:
         lr = torch.as_tensor(lr)
         if not lr.is_floating_point():
             raise TypeError(f"compiled backend: lr must be floating point, got {lr.dtype}")
-        _check(lr, "lr", lr.dtype, (R,))
+        if lr.dim() == 1:  # one LR per run: the same for every step
+            _check(lr, "lr", lr.dtype, (R,))
+            lr = lr[:, None].expand(R, K)
+        _check(lr, "lr", lr.dtype, (R, K))
         if R == 0 or K == 0:
             return
 

@@ -8,10 +8,12 @@ has the bits a students job would compute itself (a GEMM's rounding can depend o
 aligned block always has the same rows).
 
 Format (little-endian): ``MAGIC``, an 8-byte header length, a JSON header (stream, block, n, classes,
-the SHA-256 of every checkpoint file used, and per checkpoint its sorted block list), the float32 logits of
-every block in header order (checkpoints ascending, blocks ascending), then the SHA-256 of everything
-before it. Written atomically; a reader checks the digest (truncated or corrupt: an error naming the file)
-and the checkpoints' hashes (a retrained teacher: an error naming the stale file), before training starts.
+the SHA-256 of every checkpoint file used, per checkpoint its sorted block list, and train_set_size when the
+students train on a finite set: block b then holds the examples that positions b*block .. show), the float32
+logits of every block in header order (checkpoints ascending, blocks ascending), then the SHA-256 of
+everything before it. Written atomically; a reader checks the digest (truncated or corrupt: an error naming
+the file) and the checkpoints' hashes (a retrained teacher: an error naming the stale file), before training
+starts.
 """
 
 from __future__ import annotations
@@ -82,9 +84,11 @@ def write_logits(
     block: int = BLOCK,
     batch: int = 64,
     progress: Callable[[int, int], None] | None = None,
+    train_set_size: int | None = None,
 ) -> None:
     """Compute every needed block with ``compute(checkpoint, b0, b1)`` -> float32 (b1-b0, block, classes)
-    (at most ``batch`` blocks a call) and write them atomically to ``path``."""
+    (at most ``batch`` blocks a call) and write them atomically to ``path``. ``train_set_size`` (the
+    students' finite training set, if any) goes in the header: a file for another setting is refused."""
     from .io import atomic_path
 
     header = {
@@ -96,6 +100,8 @@ def write_logits(
         "blocks": {str(ck): list(map(int, bs)) for ck, bs in need.items()},
         "computed_with": [sys.byteorder, _torch_env()],
     }
+    if train_set_size is not None:  # which example each stream position shows (streams.StreamSampler)
+        header["train_set_size"] = int(train_set_size)
     head = json.dumps(header, sort_keys=True).encode()
     total, done = sum(len(b) for b in need.values()), 0
     h = hashlib.sha256()
@@ -145,6 +151,7 @@ class LogitFile:
             self.header = json.loads(head)
             self.block, self.classes = self.header["block"], self.header["classes"]
             self.stream = self.header["stream"]
+            self.train_set_size = self.header.get("train_set_size")  # absent: fresh samples
             self._offset = len(MAGIC) + 8 + hlen
             row = self.block * self.classes * 4
             self._index: dict[tuple[int, int], int] = {}

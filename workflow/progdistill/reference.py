@@ -45,10 +45,19 @@ def eq1_loss(logits, y, teacher_logits, alpha: float, temperature: float) -> tor
 
 
 def train_reference(
-    model: MLP, xs, ys, lr: float, alpha: float = 1.0, teacher_logits=None, temperature: float = 1.0
+    model: MLP,
+    xs,
+    ys,
+    lr: float,
+    alpha: float = 1.0,
+    teacher_logits=None,
+    temperature: float = 1.0,
+    lr_lambda=None,
 ) -> MLP:
-    """Online SGD, batch size 1: xs (K, n) float, ys (K,) int64, teacher_logits (K, C) or None."""
+    """Online SGD, batch size 1: xs (K, n) float, ys (K,) int64, teacher_logits (K, C) or None.
+    ``lr_lambda``: an LR schedule, step t -> multiplier of ``lr`` (torch.optim.lr_scheduler.LambdaLR)."""
     opt = torch.optim.SGD(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda) if lr_lambda is not None else None
     for t in range(len(xs)):
         opt.zero_grad()
         logits = model(xs[t : t + 1])
@@ -56,4 +65,6 @@ def train_reference(
         loss = eq1_loss(logits, ys[t : t + 1], tl, alpha, temperature)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
     return model

@@ -53,7 +53,9 @@ Host memory: ``BASE_MB`` (interpreter, torch, pandas; on GPU jobs the CUDA conte
 arrays of the job: parameters of all runs (x3: live, resume state, checkpoint copy), the hidden
 activations of a blocked forward pass (4096 samples at a time, x2: pre-activation and ReLU), the
 sample chunk (int8 inputs, their float copy, soft targets) and, for distillation, up to 4 cached
-teacher checkpoints plus one teacher forward block. On a GPU the activations live on the device, so
+teacher checkpoints plus one teacher forward block. With a finite training set (``train_set_size`` N), each
+stream's epoch permutation (4N bytes, cached by the driver and by the teacher bank) plus 20N bytes while one
+is drawn (hash keys, argsort). On a GPU the activations live on the device, so
 counting them in host memory over-asks a little. Times ``MEM_SAFETY``, rounded up to 256 MB, and 50%
 more on each retry (a job killed for memory gets more).
 
@@ -246,6 +248,7 @@ def teacher_logits_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str = "c
     n, classes = exp["task"]["n"], num_classes(exp["task"])
     nbytes = TEACHER_CACHE * _param_floats(n, tw, classes) * 4 + 1024 * tw * 4 * 2
     nbytes += 64 * 1024 * (classes * 4 + n)
+    nbytes += _train_set_bytes(exp["students"], 1)
     return _mb(cfg, nbytes, attempt, side)
 
 
@@ -303,6 +306,12 @@ def _train_bytes(cfg: dict, exp: dict, runs: int, width: int) -> float:
     return params + activations + samples
 
 
+def _train_set_bytes(block: dict, cached: int) -> float:
+    """A finite training set's permutations: ``cached`` of them held, one being drawn (streams.py)."""
+    size = block.get("train_set_size")
+    return 0.0 if size is None else size * (4 * cached + 20)
+
+
 def _mb(cfg: dict, nbytes: float, attempt: int, side: str | None = None) -> int:
     base = BASE_MB[side or ("gpu" if uses_gpu(cfg) else "cpu")]
     mb = (base + nbytes / 2**20) * MEM_SAFETY * (1 + 0.5 * (max(1, attempt) - 1))
@@ -311,7 +320,8 @@ def _mb(cfg: dict, nbytes: float, attempt: int, side: str | None = None) -> int:
 
 def teacher_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str | None = None) -> int:
     """Host memory (MB) to ask for one teacher job."""
-    return _mb(cfg, _train_bytes(cfg, exp, 1, exp["teacher"]["width"]), attempt, side)
+    nbytes = _train_bytes(cfg, exp, 1, exp["teacher"]["width"]) + _train_set_bytes(exp["teacher"], 1)
+    return _mb(cfg, nbytes, attempt, side)
 
 
 def students_mem_mb(
@@ -319,7 +329,11 @@ def students_mem_mb(
 ) -> int:
     """Host memory (MB) to ask for one students job."""
     nbytes = _train_bytes(cfg, exp, student_runs(exp), width)
-    if _strategy(exp, strategy)["kind"] != "ce":
+    distils = (
+        _strategy(exp, strategy)["kind"] != "ce"
+    )  # then the teacher bank holds a permutation per seed too
+    nbytes += _train_set_bytes(exp["students"], len(exp["students"]["seeds"]) * (2 if distils else 1))
+    if distils:
         tw = exp["teacher"]["width"]
         n, classes = exp["task"]["n"], num_classes(exp["task"])
         nbytes += TEACHER_CACHE * _param_floats(n, tw, classes) * 4

@@ -37,6 +37,8 @@ def _type(node: dict, defs: dict) -> str:
     if "oneOf" in node:
         return " or ".join(_type(n, defs) for n in node["oneOf"])
     t = node.get("type", "")
+    if isinstance(t, list):  # e.g. [integer, "null"]
+        t = " or ".join(t)
     if t == "array":
         return f"list of {_type(node.get('items', {}), defs)}"
     if t == "object" and "additionalProperties" in node and isinstance(node["additionalProperties"], dict):

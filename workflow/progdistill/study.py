@@ -103,6 +103,7 @@ def run_teacher(
         state_path=state_path,
         state_every=cfg["resume_every"] or None,
         label=f"{exp_name} teacher {tid}",
+        **C.train_options(t),
     )
     df = pd.DataFrame(res.rows).drop(columns="run")
     df = df.assign(
@@ -223,7 +224,8 @@ def run_teacher_logits(
         with open(selection_path) as fh:
             selection = json.load(fh)
     stream = C.student_stream(exp_name, seed)
-    bank = TeacherBank(_teacher_loader(exp, task, ckpt_dir, device))
+    size = exp["students"].get("train_set_size")
+    bank = TeacherBank(_teacher_loader(exp, task, ckpt_dir, device), train_set_size=size)
     need = needed_blocks(distil_schedules(exp, selection), exp["students"]["steps"], bank.block)
     total = sum(len(b) for b in need.values())
     log.info(
@@ -245,6 +247,7 @@ def run_teacher_logits(
         lambda ck, b0, b1: bank.compute(ck, stream, b0, b1, task.n).numpy(),
         block=bank.block,
         progress=lambda done, _: progress.update(done, force=done == total),
+        train_set_size=size,
     )
 
 
@@ -313,6 +316,10 @@ def run_students(
             )
             meta.append((lr, seed))
     stored = _logit_files(logit_paths, ckpt_dir, sched) if sched else None
+    opts = C.train_options(s)
+    bank = TeacherBank(
+        _teacher_loader(exp, task, ckpt_dir, device), stored=stored, train_set_size=opts["train_set_size"]
+    )
     res = train(
         task,
         width,
@@ -322,11 +329,12 @@ def run_students(
         exp["eval_every"],
         backend,
         device,
-        teachers=TeacherBank(_teacher_loader(exp, task, ckpt_dir, device), stored=stored) if sched else None,
+        teachers=bank if sched else None,
         chunk=cfg["chunk"],
         state_path=state_path,
         state_every=cfg["resume_every"] or None,
         label=f"{exp_name} {strategy_name} w{width}",
+        **opts,
     )
     df = pd.DataFrame(res.rows)
     df["lr"] = [meta[r][0] for r in df.run]

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import lr_schedule as lrs
 from .checkpoints import atomic_torch_save
-from .logit_store import LogitFile
+from .logit_store import LogitFile, LogitFileError
 from .model import MLPParams, forward, init_params, soft_targets
-from .streams import sample_inputs
+from .streams import StreamSampler, sample_inputs
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +93,11 @@ def teacher_logits(teacher: MLPParams, x: np.ndarray) -> torch.Tensor:
 class TeacherBank:
     """Loads teacher checkpoints on demand (keeping the few in use) and computes their logits.
 
-    Logits are computed in blocks of ``block`` samples aligned to the stream (block i covers samples
-    i*block .. (i+1)*block - 1) and cached, so the numbers never depend on how training was chunked:
-    a GEMM's rounding can depend on its row count, and an aligned block always has the same rows.
+    Logits are computed in blocks of ``block`` samples aligned to the stream (block i covers the samples at
+    positions i*block .. (i+1)*block - 1) and cached, so the numbers never depend on how training was
+    chunked: a GEMM's rounding can depend on its row count, and an aligned block always has the same rows.
+    ``train_set_size``: the students' finite training set (streams.StreamSampler), which decides which
+    example each position shows; None: a fresh sample per position.
 
     With ``stored`` (logit_store.LogitFile, one per stream: the teacher_logits stage's outputs) a block is
     read from its stream's file when the file holds it, else computed; the stage computed each stored
@@ -106,14 +109,22 @@ class TeacherBank:
         keep: int = 4,
         block: int = 1024,
         stored: list[LogitFile] | None = None,
+        train_set_size: int | None = None,
     ):
         self.loader = loader
         self.keep = keep
         self.block = block
+        self.train_set_size = train_set_size
         self.stored = {f.stream: f for f in stored or []}
         for f in self.stored.values():
             if f.block != block:
                 raise ValueError(f"{f.path} holds blocks of {f.block} samples, this job uses {block}")
+            if f.train_set_size != train_set_size:
+                raise LogitFileError(
+                    f"teacher-logit file {f.path} is stale: it was computed for train_set_size = "
+                    f"{f.train_set_size}, this job uses {train_set_size}; delete it and rerun the workflow"
+                )
+        self._samplers: dict[int, StreamSampler] = {}
         self._cache: dict[int, MLPParams] = {}
         self._blocks: dict[tuple[int, int, int], torch.Tensor] = {}
         self.stats = Counter()  # blocks computed here, blocks read from the stage's files
@@ -150,11 +161,16 @@ class TeacherBank:
             self._blocks.pop(next(iter(self._blocks)))
         self._blocks[key] = logits
 
+    def sampler(self, stream: int, n: int) -> StreamSampler:
+        if stream not in self._samplers:
+            self._samplers[stream] = StreamSampler(stream, n, self.train_set_size)
+        return self._samplers[stream]
+
     def compute(self, step: int, stream: int, b0: int, b1: int, n: int) -> torch.Tensor:
         """Logits of blocks b0 .. b1-1, (b1-b0, block, C): one forward pass per aligned block (the
         teacher_logits stage computes its files with this too)."""
         B = self.block
-        x = sample_inputs(stream, b0 * B, (b1 - b0) * B, n)
+        x = self.sampler(stream, n).inputs(b0 * B, (b1 - b0) * B)
         teacher = self.get(step)
         out = torch.stack([teacher_logits(teacher, x[i * B : (i + 1) * B]).cpu() for i in range(b1 - b0)])
         self.stats["computed"] += b1 - b0
@@ -210,20 +226,38 @@ def train(
     state_path: str | None = None,
     state_every: int | None = None,
     label: str = "train",
+    lr_schedule: str = "constant",
+    warmup: float = 0.0,
+    train_set_size: int | None = None,
 ) -> TrainResult:
     """Train ``runs`` for ``steps`` online-SGD steps each; evaluate every ``eval_every`` steps (and at 0
     and the end); call ``on_save(step, params)`` at multiples of ``save_every`` (0 included).
 
+    ``lr_schedule`` / ``warmup``: each run's LR times the schedule's factor of the step (lr_schedule.py);
+    ``train_set_size``: a finite training set per stream, reshuffled each epoch (streams.StreamSampler;
+    None: a fresh sample every step). With ``teachers``, the bank must use the same train_set_size.
+
     With ``state_path`` the driver writes a resumable state every ``state_every`` steps (atomically) and,
     if one exists, resumes from it: the result is bit-identical to an uninterrupted run, because sample t
-    of every stream is a function of (stream seed, t) alone and the backends are deterministic."""
+    of every stream, and the LR of step t, are functions of (stream seed, t) alone and the backends are
+    deterministic."""
     if any(r.schedule for r in runs) and teachers is None:
         raise ValueError("runs with a teacher schedule need a TeacherBank")
+    if teachers is not None and teachers.train_set_size != train_set_size:
+        raise ValueError(
+            f"the TeacherBank uses train_set_size = {teachers.train_set_size}, training uses {train_set_size}"
+        )
+    lrs.factors(lr_schedule, warmup, steps, 0, 0)  # an unknown schedule fails here, before any compute
+    constant_lr = lrs.is_constant(lr_schedule, warmup)
     C = task.num_classes
     params = init_params(task.n, width, C, [r.init_seed for r in runs], device=device)
-    lr = torch.tensor([r.lr for r in runs], dtype=torch.float32)
+    lr = torch.tensor([r.lr for r in runs], dtype=torch.float32)  # a diverged run's entry becomes 0
+    base_lr = np.array([r.lr for r in runs], dtype=np.float64)
     result = TrainResult(params=params, diverged_at=[-1] * len(runs))
-    fingerprint = _fingerprint(task, width, runs, steps, eval_every, heldout)
+    protocol = {} if constant_lr else {"lr_schedule": lr_schedule, "warmup": warmup}
+    if train_set_size is not None:
+        protocol["train_set_size"] = train_set_size
+    fingerprint = _fingerprint(task, width, runs, steps, eval_every, heldout, protocol)
 
     start = 0
     if state_path and os.path.exists(state_path):
@@ -235,6 +269,7 @@ def train(
 
     events = _event_steps(runs, steps, eval_every, save_every, state_every, chunk)
     streams = sorted({r.stream_seed for r in runs})
+    samplers = [StreamSampler(s, task.n, train_set_size) for s in streams]
     stream_idx = torch.tensor([streams.index(r.stream_seed) for r in runs])
     progress = Progress(label, steps, start)
 
@@ -247,10 +282,16 @@ def train(
     while t < steps:
         end = events[bisect.bisect_right(events, t)]
         K = end - t
-        xs = [sample_inputs(s, t, K, task.n) for s in streams]
+        xs = [sp.inputs(t, K) for sp in samplers]
         X = torch.from_numpy(np.stack(xs))[stream_idx]  # (R, K, n) int8
         Q = _targets(task, runs, streams, stream_idx.tolist(), xs, t, teachers, C)
-        backend.run_steps(params, X, Q, lr)
+        if constant_lr:
+            backend.run_steps(params, X, Q, lr)
+        else:  # (R, K): the schedule's LR of each step; a frozen (diverged) run's row is 0
+            base = np.where(lr.numpy() == 0, 0.0, base_lr)
+            backend.run_steps(
+                params, X, Q, torch.from_numpy(lrs.step_lrs(base, lr_schedule, warmup, steps, t, K))
+            )
         t = end
         _check_divergence(result, runs, lr, t, label)
         if t % eval_every == 0 or t == steps:
@@ -333,8 +374,10 @@ def _record(result: TrainResult, runs, step: int, heldout: HeldOut) -> None:
         )
 
 
-def _fingerprint(task, width, runs, steps, eval_every, heldout) -> str:
-    return repr((repr(task), width, runs, steps, eval_every, int(heldout.x.shape[0])))
+def _fingerprint(task, width, runs, steps, eval_every, heldout, protocol) -> str:
+    key = (repr(task), width, runs, steps, eval_every, int(heldout.x.shape[0]))
+    # The online protocol's fingerprint is unchanged, so states written before these options still resume.
+    return repr((*key, protocol) if protocol else key)
 
 
 def _save_state(path: str, fingerprint: str, result: TrainResult, step: int) -> None:

@@ -3,9 +3,9 @@
  * Semantics are exactly those of engine.TorchBackend.run_steps (see there); per run r and step t:
  *   pre = b1 + W1 x,  h = relu(pre),  logits = W2 h + b2,  g = softmax(logits) - Q[t]
  *   dh  = (W2^T g) * (pre > 0)        (W2 before its update)
- *   W2 -= lr g h^T,  b2 -= lr g,  W1 -= lr dh x^T,  b1 -= lr dh
+ *   W2 -= lr[t] g h^T,  b2 -= lr[t] g,  W1 -= lr[t] dh x^T,  b1 -= lr[t] dh
  * Layout (row-major, float32): W1t (R,n,m), b1 (R,m), W2 (R,C,m), b2 (R,C), X (R,K,n) int8,
- * Q (R,K,C), lr (R).
+ * Q (R,K,C), lr (R,K): one learning rate per run and step (a schedule may change it within a call).
  *
  * Runs are independent, so OpenMP splits runs across threads (static schedule, no per-step barrier) and
  * each thread walks the K steps of its run with that run's weights hot in cache. The W1 update of step t
@@ -33,10 +33,10 @@
 
 #ifdef PD_DOUBLE
 typedef double real;
-#define PD_ABI 2
+#define PD_ABI 4 /* 3, 4: per-step lr (R,K); 1, 2 had one lr per run */
 #else
 typedef float real;
-#define PD_ABI 1
+#define PD_ABI 3
 #endif
 
 #ifdef PD_PORTABLE_EXP
@@ -120,13 +120,12 @@ static void update_tile(real *restrict W1t, real *restrict p, const real *restri
 
 /* K steps of one run. ws: 3*m + C floats of scratch. */
 static void run_one(real *restrict W1t, real *restrict b1, real *restrict W2, real *restrict b2,
-                    const int8_t *restrict X, const real *restrict Q, real lr, int64_t K, int64_t n,
-                    int64_t m, int64_t C, real *restrict ws) {
+                    const int8_t *restrict X, const real *restrict Q, const real *restrict lr, int64_t K,
+                    int64_t n, int64_t m, int64_t C, real *restrict ws) {
     real *restrict pre = ws;
     real *restrict h = ws + m;
     real *restrict dh = ws + 2 * m;
     real *restrict g = ws + 3 * m;
-    const real neg_lr = -lr;
 
     for (int64_t j0 = 0; j0 < m; j0 += TILE) {
         const int64_t len = m - j0 < TILE ? m - j0 : TILE;
@@ -136,6 +135,7 @@ static void run_one(real *restrict W1t, real *restrict b1, real *restrict W2, re
     for (int64_t t = 0; t < K; t++) {
         const int8_t *restrict x = X + t * n;
         const real *restrict q = Q + t * C;
+        const real neg_lr = -lr[t];
 
         /* relu; NaN passes through as in torch.relu */
         for (int64_t j = 0; j < m; j++) h[j] = pre[j] < 0.0f ? 0.0f : pre[j];
@@ -199,8 +199,8 @@ int progdistill_sgd(real *W1t, real *b1, real *W2, real *b2, const int8_t *X, co
             err |= 1;
             continue;
         }
-        run_one(W1t + r * n * m, b1 + r * m, W2 + r * C * m, b2 + r * C, X + r * K * n, Q + r * K * C, lr[r],
-                K, n, m, C, ws);
+        run_one(W1t + r * n * m, b1 + r * m, W2 + r * C * m, b2 + r * C, X + r * K * n, Q + r * K * C,
+                lr + r * K, K, n, m, C, ws);
         free(ws);
     }
     return err;
