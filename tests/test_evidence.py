@@ -105,7 +105,8 @@ def test_the_compiled_kernel_builds_wherever_a_c_compiler_exists():
 
 def test_one_best_lr_rule_for_summary_statistics_and_figures():
     """Two LRs per strategy, a different one best for each: the summary, the survival times and the
-    figures all keep, per strategy, the LR with the higher mean accuracy over the curve and the seeds."""
+    figures all keep, per strategy, the LR with the fewest mean steps to 95% (never: the budget), ties
+    broken by the mean accuracy over the curve."""
     from progdistill import figures, metrics
 
     rows = []
@@ -116,10 +117,20 @@ def test_one_best_lr_rule_for_summary_statistics_and_figures():
         # Progressive: LR 0.02 reaches 95% at 100, LR 0.01 at 400 (and ends higher, but averages lower).
         rows += _curve("progressive", seed, [0.5, 0.95, 0.96, 0.97, 0.98, 0.98], lr=0.02)
         rows += _curve("progressive", seed, [0.5, 0.5, 0.6, 0.7, 0.99, 1.0], lr=0.01)
+        # One-shot: LR 0.01 reaches 95% at 200 but averages lower over the curve than LR 0.02, which never
+        # reaches it: the steps rule keeps 0.01 (a mean-accuracy rule would keep 0.02).
+        rows += _curve("oneshot", seed, [0.5, 0.5, 0.96, 0.96, 0.96, 0.96], lr=0.01)
+        rows += _curve("oneshot", seed, [0.5, 0.94, 0.94, 0.94, 0.94, 0.94], lr=0.02)
+        # Neither LR reaches 95% (a tie at the budget): the higher mean accuracy decides.
+        rows += _curve("stalled", seed, [0.5, 0.6, 0.6, 0.6, 0.6, 0.6], lr=0.01)
+        rows += _curve("stalled", seed, [0.5, 0.7, 0.7, 0.7, 0.7, 0.7], lr=0.02)
     curves = pd.DataFrame(rows)
-    by_hand = curves.groupby(["strategy", "lr"]).accuracy.mean().unstack()
-    want = by_hand.idxmax(axis=1).to_dict()
-    assert want == {"ce": 0.01, "progressive": 0.02}
+    # By hand: mean over seeds of the first step at 95% (the budget, 500, when never), then mean accuracy.
+    steps = {"ce": {0.01: 300, 0.02: 500}, "progressive": {0.02: 100, 0.01: 400}}
+    steps |= {"oneshot": {0.01: 200, 0.02: 500}, "stalled": {0.01: 500, 0.02: 500}}
+    auc = curves.groupby(["strategy", "lr"]).accuracy.mean()
+    want = {s: min(v, key=lambda lr, s=s, v=v: (v[lr], -auc[(s, lr)])) for s, v in steps.items()}
+    assert want == {"ce": 0.01, "progressive": 0.02, "oneshot": 0.01, "stalled": 0.02}
 
     s = summary.summarize(curves).set_index("strategy")
     assert s.lr.to_dict() == want
@@ -127,8 +138,8 @@ def test_one_best_lr_rule_for_summary_statistics_and_figures():
     assert "LRs searched: 0.01, 0.02" in summary.to_markdown(summary.summarize(curves))
     t = survival.run_times(curves)
     t95 = t[np.isclose(t.threshold, 0.95)].groupby("strategy").steps.max().to_dict()
-    assert t95 == {"ce": 300, "progressive": 100}
+    assert t95 == {"ce": 300, "progressive": 100, "oneshot": 200, "stalled": 500}
     drawn = figures.best_lr(curves)
-    assert drawn.groupby("strategy").lr.unique().map(list).to_dict() == {"ce": [0.01], "progressive": [0.02]}
+    assert drawn.groupby("strategy").lr.unique().map(list).to_dict() == {k: [v] for k, v in want.items()}
     assert figures.best_lr is metrics.best_lr and summary.best_lr is metrics.best_lr
     assert survival.best_lr is metrics.best_lr

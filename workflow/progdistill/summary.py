@@ -79,9 +79,9 @@ NOTE = (
     "'–': fewer than half the runs got there) and (runs that reached it / runs). p vs CE: two-sided "
     "log-rank test at 95%; with few seeds no p-value can be small (3 runs against 3: never below 0.022). "
     "Speed-up: CE's median steps to 95% over the strategy's; '>' when CE's median is beyond the budget. "
-    "Best LR: of the LRs searched, the one with the highest held-out accuracy averaged over the whole curve "
-    "and the seeds (an LR with a diverged seed only when every LR has one); the p-values do not correct for "
-    "that choice."
+    "Best LR: of the LRs searched, the one whose seeds reach 95% in the fewest steps on average (a run that "
+    "never does counted at the budget; ties: the higher mean accuracy over the curve; an LR with a diverged "
+    "seed only when every LR has one); the p-values do not correct for that choice."
 )
 HEADER = [
     "strategy",
