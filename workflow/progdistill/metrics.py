@@ -16,6 +16,13 @@ def first_step_at(steps, values, level: float) -> int | None:
     return int(hit.min()) if len(hit) else None
 
 
+def censored_steps(steps, values, level: float, diverged: bool = False) -> tuple[int, bool]:
+    """One run's time to ``level`` as censored data: (first step at or above it, True), or (the run's
+    budget, its last step, False) when it never gets there or diverged."""
+    hit = None if diverged else first_step_at(steps, values, level)
+    return (hit, True) if hit is not None else (int(np.max(steps)), False)
+
+
 def steps_to_accuracy(curves: pd.DataFrame, target: float) -> pd.DataFrame:
     """Per (strategy, width, seed): the first evaluated step at or above ``target`` (NaN: never) and the
     run's budget (its last step)."""
@@ -66,8 +73,7 @@ def best_lr(curves: pd.DataFrame, target: float = BEST_LR_TARGET) -> pd.DataFram
     ranked = rank_candidates(curves, BEST_LR_KEYS, ["lr"])
     runs = []
     for (*key, lr, seed), g in curves.groupby([*BEST_LR_KEYS, "lr", "seed"], sort=True):
-        hit = None if g.diverged.any() else first_step_at(g.step, g.accuracy, target)
-        runs.append((*key, lr, seed, float(hit if hit is not None else g.step.max())))
+        runs.append((*key, lr, seed, censored_steps(g.step, g.accuracy, target, g.diverged.any())[0]))
     steps = pd.DataFrame(runs, columns=[*BEST_LR_KEYS, "lr", "seed", "steps"])
     mean_steps = steps.groupby([*BEST_LR_KEYS, "lr"]).steps.mean().rename("mean_steps").reset_index()
     ranked = ranked.merge(mean_steps, on=[*BEST_LR_KEYS, "lr"]).sort_values(

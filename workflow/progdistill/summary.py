@@ -135,7 +135,7 @@ def _tables(summary: pd.DataFrame):
                     sp,
                 ]
             )
-        lrs = ", ".join(sorted(set(", ".join(g.lrs_searched).split(", ")), key=float))
+        lrs = ", ".join(sorted({lr for cell in g.lrs_searched for lr in cell.split(", ")}, key=float))
         yield exp, width, lrs, rows
 
 

@@ -19,7 +19,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from .metrics import best_lr, first_step_at  # the same LR choice and threshold rule everywhere
+from .metrics import best_lr, censored_steps  # the same LR choice and threshold rule everywhere
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,7 @@ def run_times(curves: pd.DataFrame, thresholds=THRESHOLDS) -> pd.DataFrame:
         diverged = bool(g.diverged.any())
         budget = int(g.step.max())
         for thr in thresholds:
-            hit = first_step_at(g.step, g.accuracy, thr)
-            reached = hit is not None and not diverged
+            steps, reached = censored_steps(g.step, g.accuracy, thr, diverged)
             rows.append(
                 dict(
                     experiment=exp,
@@ -73,7 +72,7 @@ def run_times(curves: pd.DataFrame, thresholds=THRESHOLDS) -> pd.DataFrame:
                     strategy=strategy,
                     seed=int(seed),
                     threshold=float(thr),
-                    steps=hit if reached else budget,
+                    steps=steps,
                     reached=reached,
                     diverged=diverged,
                     budget=budget,
