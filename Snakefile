@@ -30,4 +30,4 @@ include: "workflow/rules/theory.smk"
 rule all:
     default_target: True
     input:
-        L.all_targets(config),
+        layout.all_targets(STUDY),

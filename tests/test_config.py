@@ -195,11 +195,11 @@ def test_warmup_with_a_constant_schedule_is_allowed_and_sizes_become_integers():
 
 
 def test_paper_strategies_schedules():
-    paper = C.validate_config(yaml.safe_load((ROOT / "workflow/configs/paper.yaml").read_text()))
-    exp = _exp(paper)
-    assert C.schedule(C.strategy(exp, "oneshot_10M"), exp) == ((0, 10_000_000),)
-    assert C.schedule(C.strategy(exp, "2shot_6.5M"), exp) == ((0, 6_500_000), (1_000_000, 20_000_000))
-    prog = C.schedule(C.strategy(exp, "progressive"), exp)
+    paper = C.load_study(yaml.safe_load((ROOT / "workflow/configs/paper.yaml").read_text()))
+    exp = paper.experiment("parity")
+    assert exp.strategy("oneshot_10M").schedule(exp) == ((0, 10_000_000),)
+    assert exp.strategy("2shot_6.5M").schedule(exp) == ((0, 6_500_000), (1_000_000, 20_000_000))
+    prog = exp.strategy("progressive").schedule(exp)
     assert len(prog) == 40 and prog[1] == (500_000, 500_000) and prog[-1] == (19_500_000, 19_500_000)
 
 

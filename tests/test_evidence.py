@@ -8,7 +8,27 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from progdistill import kernel, study, summary, survival
+from progdistill import config, kernel, study, summary, survival
+
+
+def _study(**kinds):
+    """A study with experiment "e" whose strategies have the given names and kinds (summary reads the
+    baseline, the CE strategy, from it)."""
+    blocks = [
+        {"name": n, "kind": k, **({"interval": 100} if k == "progressive" else {})} for n, k in kinds.items()
+    ]
+    return config.load_study(
+        {
+            "experiments": {
+                "e": {
+                    "task": {"kind": "sparse_parity", "n": 10, "d": 3},
+                    "teacher": {"width": 8, "steps": 500, "lrs": [0.1], "checkpoint_every": 100},
+                    "students": {"widths": [8], "steps": 500, "lrs": [0.1], "seeds": [0, 1, 2]},
+                    "strategies": blocks,
+                }
+            }
+        }
+    )
 
 
 def _curve(strategy, seed, accs, diverge_at=None, role="student", lr=0.1, width=8, exp="e"):
@@ -52,12 +72,13 @@ def test_a_diverged_run_never_reaches_a_threshold_and_shows_in_the_summary():
     times = survival.run_times(curves)
     prog = times[(times.strategy == "progressive") & (times.seed == 0)]
     assert not prog.reached.any() and prog.diverged.all() and (prog.steps == 500).all()  # censored, budget
-    s = summary.summarize(curves).set_index("strategy")
+    cfg = _study(ce="ce", progressive="progressive")
+    s = summary.summarize(curves, cfg).set_index("strategy")
     assert s.loc["progressive", "diverged"] == 1 and s.loc["ce", "diverged"] == 0
     assert s.loc["progressive", "reached_95"] == 2 and s.loc["progressive", "reached_90"] == 2
     # The final accuracy is over the runs that did not diverge (1.0, 1.0), not the diverged one's 0.99.
     assert s.loc["progressive", "final_accuracy"] == pytest.approx(1.0)
-    md = summary.to_markdown(summary.summarize(curves))
+    md = summary.to_markdown(summary.summarize(curves, cfg))
     assert "| progressive |" in md and "1/3" in md
 
 
@@ -86,10 +107,10 @@ def test_teacher_selection_never_picks_a_diverged_teacher(tmp_path):
         paths.append(str(tmp_path / f"{name}.parquet"))
         df.to_parquet(paths[-1])
     out = tmp_path / "selected.json"
-    choice = study.select_teacher({}, "e", paths, str(out))
+    choice = study.select_teacher("e", paths, str(out))
     assert choice["lr"] == 0.01 and json.loads(out.read_text())["lr"] == 0.01
     with pytest.raises(RuntimeError, match="every teacher diverged"):
-        study.select_teacher({}, "e", paths[1:], str(out))
+        study.select_teacher("e", paths[1:], str(out))
 
 
 def test_the_compiled_kernel_builds_wherever_a_c_compiler_exists():
@@ -132,10 +153,11 @@ def test_one_best_lr_rule_for_summary_statistics_and_figures():
     want = {s: min(v, key=lambda lr, s=s, v=v: (v[lr], -auc[(s, lr)])) for s, v in steps.items()}
     assert want == {"ce": 0.01, "progressive": 0.02, "oneshot": 0.01, "stalled": 0.02}
 
-    s = summary.summarize(curves).set_index("strategy")
+    cfg = _study(ce="ce", progressive="progressive", oneshot="oneshot", stalled="oneshot")
+    s = summary.summarize(curves, cfg).set_index("strategy")
     assert s.lr.to_dict() == want
     assert set(s.lrs_searched) == {"0.01, 0.02"}
-    assert "LRs searched: 0.01, 0.02" in summary.to_markdown(summary.summarize(curves))
+    assert "LRs searched: 0.01, 0.02" in summary.to_markdown(summary.summarize(curves, cfg))
     t = survival.run_times(curves)
     t95 = t[np.isclose(t.threshold, 0.95)].groupby("strategy").steps.max().to_dict()
     assert t95 == {"ce": 300, "progressive": 100, "oneshot": 200, "stalled": 500}

@@ -2,6 +2,7 @@
 with it, no other module spells a path template, and evaluating the DAG loads no plotting or torch module."""
 
 import ast
+import dataclasses
 import re
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from progdistill import layout as L
 # The rule that writes each template (outputs and logs), as the dry run prints them.
 RULE_TEMPLATES = {
     "teacher": [L.TEACHER_CURVE, L.TEACHER_CHECKPOINTS, L.TEACHER_LOG],
-    "select_teacher": [L.SELECTED, L.SELECTED_LOG],
+    "select_teacher": [L.TEACHER_CHOICE, L.TEACHER_CHOICE_LOG],
     "probe": [L.PROBE, L.PROBE_LOG],
-    "select_checkpoints": [L.SELECTION, L.SELECTION_LOG],
+    "select_checkpoints": [L.CHECKPOINT_SELECTION, L.CHECKPOINT_SELECTION_LOG],
     "teacher_logits": [L.TEACHER_LOGITS, L.TEACHER_LOGITS_LOG],
     "students": [L.STUDENT, L.STUDENT_LOG],
     "aggregate": [L.CURVES, L.PROBES, L.AGGREGATE_LOG],
@@ -74,7 +75,7 @@ def test_every_rule_writes_the_layouts_paths(smoke_run):
         for p in paths:
             assert any(r.match(p) for r in pats), (rule, p, RULE_TEMPLATES[rule])
     # And every target the layout lists exists after the run.
-    cfg = C.validate_config(yaml.safe_load(SMOKE.read_text()))
+    cfg = C.load_study(yaml.safe_load(SMOKE.read_text()))
     for t in L.all_targets(cfg):
         assert (smoke_run / t).exists(), t
 
@@ -132,20 +133,19 @@ def test_figure_registry():
         drawings = theory_figures.DRAWINGS if fig.family == "theory" else figures.DRAWINGS
         assert fig.draw in drawings, name
         assert fig.caption.endswith("."), name
-    cfg = C.validate_config(yaml.safe_load(SMOKE.read_text()))
+    cfg = C.load_study(yaml.safe_load(SMOKE.read_text()))
     assert L.figure_names(cfg) == names  # the smoke configuration draws every figure
-    no_hier = {**cfg, "experiments": {"parity": cfg["experiments"]["parity"]}}
-    no_hier.pop("theory")
+    no_hier = dataclasses.replace(cfg, experiments={"parity": cfg.experiment("parity")}, theory=None)
     assert L.figure_names(no_hier) == L.figures_of("parity")
 
 
 def test_checkpoint_paths_round_trip():
-    exp = C.validate_config(yaml.safe_load(SMOKE.read_text()))["experiments"]["parity"]
-    tid = L.teacher_ids(exp)[0]
-    assert L.parse_teacher_id(tid) == (exp["teacher"]["lrs"][0], exp["teacher"]["seeds"][0])
+    exp = C.load_study(yaml.safe_load(SMOKE.read_text())).experiment("parity")
+    tid = exp.teacher.ids[0]
+    assert tid == "lr0.05_s0" and L.parse_teacher_id(tid) == (exp.teacher.lrs[0], exp.teacher.seeds[0])
     ckpt = L.checkpoint_file(L.TEACHER_CHECKPOINTS.format(exp="parity", tid=tid), 2000)
     assert ckpt == f"results/parity/teacher/{tid}/checkpoints/step2000.safetensors"
-    assert L.probe_tables("parity", exp, tid)[-1] == f"results/parity/probe/{tid}/step6000.parquet"
+    assert L.probe_tables(exp, tid)[-1] == f"results/parity/probe/{tid}/step6000.parquet"
 
 
 def test_dag_evaluation_imports_no_plotting_or_torch(tmp_path):
@@ -163,7 +163,8 @@ def test_dag_evaluation_imports_no_plotting_or_torch(tmp_path):
 
 @pytest.mark.slow
 def test_adding_a_figure_is_one_entry_and_one_function(smoke_run, monkeypatch, tmp_path):
-    """The extension guide's example (docs/design.md, "Add a figure"), drawn from the smoke run's tables."""
+    """The extension guide's example (docs/design.md, "Add a figure"), drawn from the smoke run's tables:
+    one registry entry and one drawing function, and the figure shows the data's final accuracies."""
     import json
 
     import matplotlib.pyplot as plt
@@ -172,26 +173,45 @@ def test_adding_a_figure_is_one_entry_and_one_function(smoke_run, monkeypatch, t
 
     monkeypatch.setitem(
         L.FIGURES,
-        "fig9",
+        "example_final",
         L.Figure("parity", "Final accuracy of every strategy, by width.", "final_accuracy", dict(step=None)),
     )
+    drawn = {}
 
-    def final_accuracy(curves, probe, cfg, exp, selected, step):
+    def final_accuracy(data, step):
         fig, ax = plt.subplots(figsize=(5.5, 4))
-        df = figures._students(curves, exp)
+        df = data.students()
         last = df[df.step == (step or df.step.max())]
         sns.barplot(last, x="strategy", y="accuracy", hue="width", errorbar="se", ax=ax)
+        drawn["data"], drawn["ax"] = last, ax
         return fig
 
     monkeypatch.setitem(figures.DRAWINGS, "final_accuracy", final_accuracy)
-    cfg = C.validate_config(yaml.safe_load(SMOKE.read_text()))
-    assert "fig9" in L.figure_names(cfg)
-    assert L.FIGURE_PDF.format(fig="fig9") in L.all_targets(cfg)
+    cfg = C.load_study(yaml.safe_load(SMOKE.read_text()))
+    assert "example_final" in L.figure_names(cfg)
+    assert L.FIGURE_PDF.format(fig="example_final") in L.all_targets(cfg)
     res = smoke_run / "results"
-    selected = json.loads((res / "parity/teacher/selected.json").read_text())
+    teacher = json.loads((res / "parity/teacher/selected.json").read_text())
     selection = json.loads((res / "parity/teacher/transition.json").read_text())
-    pdf, png = tmp_path / "fig9.pdf", tmp_path / "fig9.png"
+    pdf, png = tmp_path / "example_final.pdf", tmp_path / "example_final.png"
     figures.make_figure(
-        "fig9", res / "curves.parquet", res / "probe.parquet", cfg, selected, str(pdf), str(png), selection
+        "example_final",
+        res / "curves.parquet",
+        res / "probe.parquet",
+        cfg,
+        teacher,
+        str(pdf),
+        str(png),
+        selection,
     )
     assert pdf.read_bytes()[:5] == b"%PDF-" and png.stat().st_size > 1000
+    # What is drawn: one bar per (strategy, width) at the parity students' last step, each the mean over
+    # seeds of the strategy's best LR.
+    last = drawn["data"]
+    assert set(last.experiment) == {"parity"} and set(last.step) == {cfg.experiment("parity").students.steps}
+    names = [t.get_text() for t in drawn["ax"].get_xticklabels()]
+    assert set(names) == {st.name for st in cfg.experiment("parity").strategies}
+    bars = [b.get_height() for c in drawn["ax"].containers for b in c]  # one container per width
+    heights = sorted(round(h, 6) for h in bars if h == h)  # a missing (strategy, width) bar is NaN
+    want = sorted(round(v, 6) for v in last.groupby(["strategy", "width"]).accuracy.mean())
+    assert heights == want

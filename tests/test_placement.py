@@ -1,6 +1,6 @@
 """Where jobs run (progdistill.placement, resources.CostModel) and one GPU per job (progdistill.gpus)."""
 
-import copy
+import dataclasses
 import json
 import os
 import re
@@ -21,7 +21,7 @@ BIN = Path(sys.executable).parent
 def load(name, **over):
     raw = yaml.safe_load((ROOT / name).read_text())
     raw.update(over)
-    return pdc.validate_config(raw)
+    return pdc.load_study(raw)
 
 
 ASSUMED = R.CostModel()
@@ -35,10 +35,11 @@ def sides(cfg, model=ASSUMED):
 
 
 def test_margin_decides():
-    cfg = {"device": "auto", "placement": {"margin": 2.0}}
+    cfg = load("config.yaml")
+    assert cfg.device == "auto" and cfg.placement["margin"] == 2.0
     assert placement.place(cfg, "students", cpu_s=100, gpu_s=49) == "gpu"
     assert placement.place(cfg, "students", cpu_s=100, gpu_s=51) == "cpu"  # faster, but not by the margin
-    assert placement.place({**cfg, "placement": {"margin": 1.0}}, "students", 100, 51) == "gpu"
+    assert placement.place(load("config.yaml", placement={"margin": 1.0}), "students", 100, 51) == "gpu"
     assert placement.place(cfg, "probe", cpu_s=100, gpu_s=1) == "cpu"  # no GPU implementation
 
 
@@ -74,7 +75,7 @@ def test_one_gpu_machine_paper_config():
     assert all(j.side == "cpu" for n, j in jobs.items() if n.endswith("/w100"))
     assert jobs["parity/ce/w100"].side == "cpu"
     # Computing the targets in the students job instead (teacher_logits: inline) sends them to the GPU.
-    inline = {j.name: j for j in placement.jobs({**cfg, "teacher_logits": "inline"}, ASSUMED)}
+    inline = {j.name: j for j in placement.jobs(dataclasses.replace(cfg, teacher_logits="inline"), ASSUMED)}
     assert not any(j.rule == "teacher_logits" for j in inline.values())
     assert inline["parity/progressive/w100"].side == "gpu"
     assert inline["parity/progressive/w100"].cpu_s > 5 * inline["parity/progressive/w100"].gpu_s
@@ -249,16 +250,14 @@ def test_devices_the_scheduler_set_are_honoured(tmp_path, monkeypatch, no_visibl
 
 def test_resources_follow_the_side():
     cfg = load("workflow/configs/paper.yaml")
-    exp = cfg["experiments"]["parity"]
+    exp = cfg.experiment("parity")
+    ce = exp.strategy("ce")
     on_gpu = R.teacher_runtime(cfg, exp, side="gpu")
     on_cpu = R.teacher_runtime(cfg, exp, side="cpu")
     assert on_cpu > 10 * on_gpu  # ~11 h on one core
-    assert R.students_mem_mb(cfg, exp, "ce", 100, side="gpu") > R.students_mem_mb(
-        cfg, exp, "ce", 100, side="cpu"
-    )
-    cfg2 = copy.deepcopy(cfg)
-    cfg2["device"] = "cpu"
-    assert placement.side_of(cfg2, exp, "teacher", ASSUMED) == "cpu"
+    assert R.students_mem_mb(cfg, exp, ce, 100, side="gpu") > R.students_mem_mb(cfg, exp, ce, 100, side="cpu")
+    assert placement.side_of(cfg, exp, "teacher", ASSUMED) == "gpu"
+    assert placement.side_of(dataclasses.replace(cfg, device="cpu"), exp, "teacher", ASSUMED) == "cpu"
 
 
 def test_plan_without_gpus_plans_device_auto_on_the_cpu():
@@ -271,4 +270,4 @@ def test_plan_without_gpus_plans_device_auto_on_the_cpu():
     assert rows and all(r.split("|")[3].strip() == "0" for r in rows), table  # no job on the GPU
     assert "device cpu" in table
     with pytest.raises(ValueError, match="--gpus is 0"):
-        placement.plan_table({**paper, "device": "cuda"}, cores=8, gpus=0, model=ASSUMED)
+        placement.plan_table(dataclasses.replace(paper, device="cuda"), cores=8, gpus=0, model=ASSUMED)

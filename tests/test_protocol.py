@@ -369,7 +369,7 @@ def test_the_settings_enter_the_job_digests_that_depend_on_them():
         for key, value in change.items():
             role, name = key.split("__")
             cfg["experiments"]["parity"][role][name] = value
-        exp = C.validate_config(cfg)["experiments"]["parity"]
+        exp = C.load_study(cfg).experiment("parity")
         return tuple(
             C.digest(f(exp)) for f in (C.teacher_spec, lambda e: C.student_spec(e, "ce"), C.logits_spec)
         )

@@ -1,6 +1,7 @@
 """Scheduler requests of the training jobs (progdistill.resources) and the profiles that carry them."""
 
 import copy
+import dataclasses
 import re
 import subprocess
 import sys
@@ -15,8 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def load(name):
-    return pdc.validate_config(yaml.safe_load((ROOT / name).read_text()))
+def load(name, **over):
+    """The study model of a shipped configuration, top-level keys overridden."""
+    return pdc.load_study({**yaml.safe_load((ROOT / name).read_text()), **over})
+
+
+def changed(study, exp_name, edit):
+    """The experiment of a copy of ``study`` whose (validated) configuration block ``edit`` modified; not
+    validated again: only the sizes the estimates read change."""
+    cfg = copy.deepcopy(study.config)
+    edit(cfg["experiments"][exp_name])
+    return pdc.Study.from_config(cfg).experiment(exp_name)
 
 
 @pytest.fixture(scope="module")
@@ -25,25 +35,29 @@ def paper():
 
 
 def test_paper_requests_on_gpu(paper):
-    exp = paper["experiments"]["parity"]
+    exp = paper.experiment("parity")
+    ce, prog = exp.strategy("ce"), exp.strategy("progressive")
     # Assumed GPU (no bench-gpu results): 20M launch-bound steps at 10k/s, x1.5, + 60 s start-up: 52 min;
     # a students job likewise (its batched step is launch-bound too, its targets a few seconds).
     assert R.teacher_runtime(paper, exp) == 52
-    assert R.students_runtime(paper, exp, "progressive", 1000) == 52
+    assert R.students_runtime(paper, exp, prog, 1000) == 52
     assert 4000 <= R.teacher_mem_mb(paper, exp) <= 8000
-    assert R.students_mem_mb(paper, exp, "ce", 1000) < R.students_mem_mb(paper, exp, "progressive", 1000)
-    assert R.student_runs(exp) == 9
+    assert R.students_mem_mb(paper, exp, ce, 1000) < R.students_mem_mb(paper, exp, prog, 1000)
+    assert exp.students.runs == 9
 
 
 def test_requests_scale_with_steps_width_and_attempt(paper):
-    exp = paper["experiments"]["parity"]
-    big = copy.deepcopy(exp)
-    big["teacher"]["steps"] *= 4
-    big["students"]["steps"] *= 4
+    exp = paper.experiment("parity")
+    ce = exp.strategy("ce")
+
+    def longer(e):
+        e["teacher"]["steps"] *= 4
+        e["students"]["steps"] *= 4
+
+    big = changed(paper, "parity", longer)
     assert R.teacher_runtime(paper, big) > 3 * R.teacher_runtime(paper, exp) - 2
-    assert R.students_runtime(paper, big, "ce", 1000) > 3 * R.students_runtime(paper, exp, "ce", 1000) - 2
-    wide = copy.deepcopy(exp)
-    wide["teacher"]["width"] *= 4
+    assert R.students_runtime(paper, big, ce, 1000) > 3 * R.students_runtime(paper, exp, ce, 1000) - 2
+    wide = changed(paper, "parity", lambda e: e["teacher"].update(width=4 * e["teacher"]["width"]))
     assert R.teacher_runtime(paper, wide) > R.teacher_runtime(paper, exp)
     assert R.teacher_mem_mb(paper, wide) > R.teacher_mem_mb(paper, exp)
     assert R.teacher_runtime(paper, exp, attempt=2) == 2 * R.teacher_runtime(paper, exp)
@@ -51,13 +65,12 @@ def test_requests_scale_with_steps_width_and_attempt(paper):
 
 
 def test_cpu_estimates_follow_the_measured_throughputs(paper):
-    cpu = {**paper, "device": "cpu"}
-    exp = paper["experiments"]["parity"]
+    cpu = dataclasses.replace(paper, device="cpu")
+    exp = paper.experiment("parity")
     # Width-50000 teacher on one CPU thread: ~2 ms/step (memory-bound), 20M steps: ~11 h.
     assert 10 * 3600 < R.teacher_compute_s(cpu, exp) < 13 * 3600
-    default = load("config.yaml")
-    default["device"] = "cpu"
-    dexp = default["experiments"]["parity"]
+    default = load("config.yaml", device="cpu")
+    dexp = default.experiment("parity")
     # Width-2000 teacher: ~50k steps/s, 300k steps: seconds; every small job asks for the minimum.
     assert R.teacher_compute_s(default, dexp) < 30
     assert R.teacher_runtime(default, dexp) == R.MIN_RUNTIME

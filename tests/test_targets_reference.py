@@ -6,17 +6,19 @@ checkpoint at the start of each interval; p-shot: each intermediate checkpoint f
 final teacher), labels a sample by counting its -1 coordinates on the support, runs the teacher
 checkpoint with its own NumPy forward pass and mixes
     Q = alpha * onehot(y) + (1 - alpha) * softmax(f_T(x) / tau)      (tau on the teacher only).
-The driver side is the real path: strategy dict -> config.schedule -> RunSpec -> training.train ->
+The driver side is the real path: strategy dict -> Strategy.schedule -> RunSpec -> training.train ->
 _targets -> backend.run_steps, captured by a recording backend. A swapped alpha, a tau on the wrong side
 or a schedule shifted by one interval changes Q at some step and fails these tests (README "Tests").
 """
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
-from progdistill import config as C
+from progdistill import strategies as S
 from progdistill.engine import TorchBackend
 from progdistill.model import MLPParams, init_params
 from progdistill.streams import sample_inputs
@@ -63,7 +65,11 @@ STRATEGIES = [
         "temperature": 0.5,
     },
 ]
-EXP = {"teacher": {"steps": TEACHER_FINAL}, "students": {"steps": STUDENT_STEPS}}
+# What a strategy's schedule reads of its experiment (progdistill.config.Experiment): the teacher's and the
+# students' steps.
+EXP = SimpleNamespace(
+    teacher=SimpleNamespace(steps=TEACHER_FINAL), students=SimpleNamespace(steps=STUDENT_STEPS)
+)
 
 
 def teacher_arrays(step: int) -> dict[str, np.ndarray]:
@@ -158,7 +164,7 @@ class RecordingBackend(TorchBackend):
 def driver_runs(strategies=STRATEGIES) -> list[RunSpec]:
     runs = []
     for i, st in enumerate(strategies):
-        sched = C.schedule(st, EXP, SELECTION)  # the same call study.run_students makes
+        sched = S.from_config(st).schedule(EXP, SELECTION)  # as study.run_students does
         runs.append(
             RunSpec(
                 0.02, 100 + i, 200 + i % 3, alpha=st["alpha"], temperature=st["temperature"], schedule=sched
@@ -216,7 +222,12 @@ def test_training_matches_a_numpy_sgd_on_the_reference_targets():
     st = STRATEGIES[5]  # progressive, alpha 0.3, tau 0.5
     steps, width, lr = 600, 6, 0.05
     run = RunSpec(
-        lr, 11, 21, alpha=st["alpha"], temperature=st["temperature"], schedule=C.schedule(st, EXP, SELECTION)
+        lr,
+        11,
+        21,
+        alpha=st["alpha"],
+        temperature=st["temperature"],
+        schedule=S.from_config(st).schedule(EXP, SELECTION),
     )
     heldout = HeldOut.from_task(TASK, 5, 64)
     got = train(

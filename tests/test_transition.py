@@ -6,6 +6,11 @@ import pytest
 from progdistill import config as C
 from progdistill.transition import detect_window, resolve, select_checkpoints
 
+# The selection's settings as a validated configuration carries them (the schema's defaults).
+PARAMS = {
+    k: C.schema_default("experiment", "selection", k)
+    for k in ("start", "middle", "end", "flat_z", "stage_share", "stage_gain")
+}
 STEPS = np.arange(0, 300_001, 5000)
 CKPTS = list(range(0, 300_001, 10_000))
 
@@ -45,7 +50,7 @@ def flat_probe(ckpts=CKPTS, in_corr=0.01, off_corr=0.01, spike=None, off=None, s
 
 def test_sharp_transition():
     acc = noisy(logistic(150_000, 3000))
-    w = detect_window(STEPS, acc, 0.5)
+    w = detect_window(STEPS, acc, 0.5, PARAMS)
     assert w["learned"]
     assert 135_000 <= w["start"] <= 150_000 <= w["middle"] <= 155_000 <= w["end"] <= 165_000
     assert len(w["stages"]) == 1
@@ -54,7 +59,7 @@ def test_sharp_transition():
 
 def test_gradual_transition_is_wide_and_single_stage():
     acc = noisy(logistic(150_000, 30_000), sd=0.005)
-    w = detect_window(STEPS, acc, 0.5)
+    w = detect_window(STEPS, acc, 0.5, PARAMS)
     # Logistic: 10% at mid - 2.2 width, 90% at mid + 2.2 width.
     assert 70_000 <= w["start"] <= 100_000
     assert 200_000 <= w["end"] <= 230_000
@@ -69,7 +74,7 @@ def test_two_stage_curve_has_two_stages():
         + 0.375 / (1 + np.exp(-(STEPS - 60_000) / 2000))
         + 0.375 / (1 + np.exp(-(STEPS - 200_000) / 2000))
     )
-    w = detect_window(STEPS, noisy(acc, sd=0.005), 0.25)
+    w = detect_window(STEPS, noisy(acc, sd=0.005), 0.25, PARAMS)
     assert len(w["stages"]) == 2
     (a, b) = w["stages"]
     assert a["start"] <= 60_000 <= a["end"] < b["start"] <= 200_000 <= b["end"]
@@ -80,9 +85,9 @@ def test_two_stage_curve_has_two_stages():
 def test_never_learns():
     acc = noisy(np.full(len(STEPS), 0.5), sd=0.02)
     acc[10] = 0.9  # a transient spike must not count as learning
-    w = detect_window(STEPS, acc, 0.5)
+    w = detect_window(STEPS, acc, 0.5, PARAMS)
     assert not w["learned"] and w["start"] is None and w["end"] is None
-    sel = select_checkpoints(pd.DataFrame(dict(step=STEPS, accuracy=acc)), flat_probe(), CKPTS, 0.5)
+    sel = select_checkpoints(pd.DataFrame(dict(step=STEPS, accuracy=acc)), flat_probe(), CKPTS, 0.5, PARAMS)
     assert sel["checkpoints"] == {}
     assert "no transition" in sel["reasons"]["transition"]
     with pytest.raises(ValueError, match="'transition'.*no transition"):
@@ -92,7 +97,7 @@ def test_never_learns():
 def test_transient_spike_before_the_transition_is_ignored():
     acc = logistic(150_000, 3000)
     acc[STEPS == 40_000] = 0.97
-    w = detect_window(STEPS, acc, 0.5)
+    w = detect_window(STEPS, acc, 0.5, PARAMS)
     assert w["start"] >= 135_000
 
 
@@ -100,7 +105,7 @@ def test_transition_from_probe_peak_inside_the_window():
     curve = pd.DataFrame(dict(step=STEPS, accuracy=noisy(logistic(150_000, 5000))))
     # A larger early spike (batch-1 noise at 20k) must lose to the in-window peak at 140k.
     probe = flat_probe(spike={20_000: 0.08, 130_000: 0.02, 140_000: 0.04, 150_000: 0.03})
-    sel = select_checkpoints(curve, probe, CKPTS, 0.5)
+    sel = select_checkpoints(curve, probe, CKPTS, 0.5, PARAMS)
     assert sel["checkpoints"]["transition"] == 140_000
     assert sel["reasons"]["transition"].startswith("probe")
     w = sel["window"]
@@ -117,18 +122,18 @@ def test_transition_weighs_the_probe_by_its_standard_error():
         off={140_000: 0.002, 150_000: 0.01},
         stderr={140_000: 0.005, 150_000: 0.001},
     )
-    sel = select_checkpoints(curve, probe, CKPTS, 0.5)
+    sel = select_checkpoints(curve, probe, CKPTS, 0.5, PARAMS)
     assert sel["checkpoints"]["transition"] == 150_000
     assert "z-score" in sel["reasons"]["transition"] and "standard errors" in sel["reasons"]["transition"]
     # Only noise in the window (z < flat_z everywhere): the steepest-rise fallback, with the reason.
     noise = flat_probe(spike={140_000: 0.008}, off={140_000: 0.002}, stderr={140_000: 0.005})
-    sel = select_checkpoints(curve, noise, CKPTS, 0.5)
+    sel = select_checkpoints(curve, noise, CKPTS, 0.5, PARAMS)
     assert sel["reasons"]["transition"].startswith("probe flat") and "z-score" in sel["reasons"]["transition"]
 
 
 def test_transition_falls_back_to_the_steepest_rise_when_the_probe_is_flat():
     curve = pd.DataFrame(dict(step=STEPS, accuracy=logistic(152_500, 2000)))
-    sel = select_checkpoints(curve, flat_probe(), CKPTS, 0.5)
+    sel = select_checkpoints(curve, flat_probe(), CKPTS, 0.5, PARAMS)
     assert sel["reasons"]["transition"].startswith("probe flat")
     assert sel["checkpoints"]["transition"] == 150_000  # nearest checkpoint to the 150k-155k rise
 
@@ -166,13 +171,13 @@ def test_hierarchical_levels_emerge_in_order():
         )
     probe = pd.DataFrame(rows)
     curve = pd.DataFrame(dict(step=STEPS, accuracy=logistic(100_000, 5000, lo=0.25)))
-    sel = select_checkpoints(curve, probe, CKPTS, 0.25, depth=2)
+    sel = select_checkpoints(curve, probe, CKPTS, 0.25, PARAMS, depth=2)
     assert sel["checkpoints"]["level0"] == 40_000
     assert sel["checkpoints"]["level1"] == 100_000
 
 
 def _exp(**strategy):
-    cfg = C.validate_config(
+    study = C.load_study(
         {
             "experiments": {
                 "e": {
@@ -184,22 +189,22 @@ def _exp(**strategy):
             }
         }
     )
-    return cfg["experiments"]["e"]
+    return study.experiment("e")
 
 
 def test_schedule_resolves_named_checkpoints():
     exp = _exp(kind="pshot", checkpoints=["before", "transition"], steps=100)
-    st = C.strategy(exp, "s")
-    assert C.uses_selection(st)
+    st = exp.strategy("s")
+    assert st.uses_selection
     sel = {"checkpoints": {"before": 200, "transition": 500}}
-    assert C.schedule(st, exp, sel) == ((0, 200), (100, 500), (200, 1000))
+    assert st.schedule(exp, sel) == ((0, 200), (100, 500), (200, 1000))
     with pytest.raises(ValueError, match="names the checkpoint 'before'.*no selection file"):
-        C.schedule(st, exp)
+        st.schedule(exp)
     partial = {"window": {"learned": True}, "checkpoints": {"before": 200}, "reasons": {}}
     with pytest.raises(ValueError, match="'transition'.*never emerged"):
-        C.schedule(st, exp, partial)
+        st.schedule(exp, partial)
     one = _exp(kind="oneshot", checkpoint="after")
-    assert C.schedule(C.strategy(one, "s"), one, {"checkpoints": {"after": 900}}) == ((0, 900),)
+    assert one.strategy("s").schedule(one, {"checkpoints": {"after": 900}}) == ((0, 900),)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
 """The paper's figures from the aggregated tables, drawn with seaborn: mean +- standard error over seeds,
 each strategy at its best learning rate (metrics.best_lr). Which figures exist, their captions and the
-experiment each draws are in the registry layout.FIGURES; the functions here draw them (``@drawing``)."""
+experiment each draws are in the registry layout.FIGURES; the functions here draw them (``@drawing``), each
+from a ``FigureData`` and the registry entry's options."""
 
 from __future__ import annotations
 
-import functools
 import logging
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -17,24 +18,60 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from . import layout as L  # noqa: E402
-from .config import step_label  # noqa: E402
+from .config import Experiment, Study, as_study  # noqa: E402
 from .io import atomic_path  # noqa: E402
-from .metrics import best_lr, steps_to_accuracy  # noqa: E402, F401 - re-exported
-from .noise import chance_level, draw_noise_floor, mark_chance, noise_floor  # noqa: E402
+from .metrics import best_lr, steps_to_accuracy  # noqa: E402
+from .noise import draw_noise_floor, mark_chance, noise_floor  # noqa: E402
+from .strategies import step_label  # noqa: E402
 from .transition import feature_curves  # noqa: E402
 
 log = logging.getLogger(__name__)
 # Drawing functions by the name a layout.FIGURES entry gives in ``draw``; see drawing().
 DRAWINGS: dict[str, callable] = {}
-# Names kept for callers of the former per-module lists (the registry lives in layout.FIGURES).
-PARITY_FIGURES = L.figures_of("parity")
-HIERARCHICAL_FIGURES = L.figures_of("hierarchical")
-CAPTIONS = {name: fig.caption for name, fig in L.FIGURES.items() if fig.family != "theory"}
 
 
-def figure_kind(name: str) -> str:
-    """Which experiment a figure draws: config key figures.parity or figures.hierarchical."""
-    return L.FIGURES[name].family
+@dataclass(frozen=True)
+class FigureData:
+    """What a drawing function draws from: ``curves``, every run at its strategy's best LR; ``probe``, the
+    probe table; ``experiment``, the study model's experiment; ``teacher``, the select_teacher rule's choice
+    (selected.json: teacher id, lr, seed); ``selection``, the select_checkpoints output (transition.json) or
+    None."""
+
+    curves: pd.DataFrame
+    probe: pd.DataFrame
+    experiment: Experiment
+    teacher: dict
+    selection: dict | None = None
+
+    @property
+    def chance(self) -> float:
+        return 1.0 / self.experiment.task.num_classes
+
+    def students(self, width: int | None = None, strategies=None) -> pd.DataFrame:
+        """The experiment's student curves, at one width and of the given Strategy objects when asked."""
+        c = self.curves
+        df = c[(c.experiment == self.experiment.name) & (c.role == "student")]
+        if width is not None:
+            df = df[df.width == width]
+        if strategies is not None:
+            df = df[df.strategy.isin([st.name for st in strategies])]
+        return df
+
+    def teacher_curve(self) -> pd.DataFrame:
+        """The chosen teacher's curve."""
+        c = self.curves
+        t = c[(c.experiment == self.experiment.name) & (c.role == "teacher")]
+        return t[(t.lr == self.teacher["lr"]) & (t.seed == self.teacher["seed"])]
+
+    def teacher_probe(self) -> pd.DataFrame:
+        p = self.probe
+        return p[(p.experiment == self.experiment.name) & (p.teacher == self.teacher["teacher"])]
+
+    def width(self, which: str) -> int:
+        """A figure option's student width: 'smallest' or 'largest' of the configured ones."""
+        if which not in ("smallest", "largest"):
+            raise ValueError(f"figure option width = {which!r}; valid: 'smallest', 'largest'")
+        return getattr(self.experiment.students, which)
 
 
 def save_figure(fig, pdf: str, png: str) -> None:
@@ -52,7 +89,7 @@ def save_figure(fig, pdf: str, png: str) -> None:
 
 def drawing(name):
     """Register a drawing function under the name layout.FIGURES entries give in ``draw``. It is called
-    as fn(curves, probe, cfg, exp, selected, **options) and returns the matplotlib figure."""
+    as fn(data: FigureData, **options) and returns the matplotlib figure."""
 
     def deco(fn):
         DRAWINGS[name] = fn
@@ -81,119 +118,51 @@ def _lines(ax, df, hue, hue_order=None, palette=None, title=None, chance=0.5):
     _steps_axis(ax, title, chance)
 
 
-def _students(curves, exp, width=None, kinds=None, cfg=None):
-    df = curves[(curves.experiment == exp) & (curves.role == "student")]
-    if width is not None:
-        df = df[df.width == width]
-    if kinds is not None:
-        strat = cfg["experiments"][exp]["strategies"]
-        names = [s["name"] for s in strat if kinds(s)]
-        df = df[df.strategy.isin(names)]
-    return df
-
-
-def _teacher(curves, exp, selected):
-    t = curves[(curves.experiment == exp) & (curves.role == "teacher")]
-    return t[(t.lr == selected["lr"]) & (t.seed == selected["seed"])]
-
-
-def _widths(cfg, exp):
-    w = cfg["experiments"][exp]["students"]["widths"]
-    return min(w), max(w)
-
-
-def _main_kind(s):
-    return s["kind"] in ("ce", "oneshot", "progressive")
-
-
-def _pshot_tau(low: bool):
-    return lambda s: s["kind"] == "pshot" and ((s["temperature"] < 1.0) if low else s["temperature"] == 1.0)
-
-
-def _ck_label(c, selection) -> str:
-    """A checkpoint for a legend; a named one shows the step the automatic selection chose."""
-    if not isinstance(c, str):
-        return step_label(c)
-    chosen = (selection or {}).get("checkpoints", {}).get(c)
-    return f"{c}={step_label(chosen)}" if chosen is not None else c
-
-
-def _pshot_label(df, cfg, exp, selection=None):
-    strat = {s["name"]: s for s in cfg["experiments"][exp]["strategies"]}
-
-    def lab(name):
-        cks = "+".join(_ck_label(c, selection) for c in strat[name]["checkpoints"])
-        return f"{name} (from {cks})"
-
-    return df.assign(strategy=df.strategy.map(lab))
-
-
-def _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title):
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    ce = [s["name"] for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "ce"]
-    df = _students(curves, exp)
-    df = df[df.strategy.isin(ce)].assign(model=lambda d: "student w=" + d.width.astype(str))
-    order = sorted(df.model.unique(), key=lambda s: int(s.split("=")[1]))
-    if with_teacher:
-        tw = cfg["experiments"][exp]["teacher"]["width"]
-        t = _teacher(curves, exp, selected).assign(model=f"teacher w={tw}")
-        df = pd.concat([df, t])
-        order += list(t.model.unique())
-    _lines(ax, df, "model", order, title=title, chance=chance_level(cfg, exp))
-    return fig
+def _labelled(df: pd.DataFrame, exp: Experiment, selection: dict | None) -> pd.DataFrame:
+    """Strategy names replaced by their legend labels (a p-shot strategy shows its checkpoints)."""
+    labels = {st.name: st.legend_label(selection) for st in exp.strategies}
+    return df.assign(strategy=df.strategy.map(labels))
 
 
 @drawing("ce_widths")
-def ce_widths(curves, probe, cfg, exp, selected, with_teacher, title):
-    """CE students at every width (fig1a, fig3a, fig3b), with the teacher when asked."""
-    return _ce_widths_fig(curves, cfg, exp, selected, with_teacher, title)
-
-
-def _strategies_fig(curves, cfg, exp, width):
+def ce_widths(data: FigureData, with_teacher: bool, title: str):
+    """Baseline (CE) students at every width (fig1a, fig3a, fig3b), with the chosen teacher when asked."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    df = _students(curves, exp, width, _main_kind, cfg)
-    order = [s["name"] for s in cfg["experiments"][exp]["strategies"] if _main_kind(s)]
-    _lines(
-        ax,
-        df,
-        "strategy",
-        [o for o in order if o in set(df.strategy)],
-        title=f"Strategies, student width {width}",
-        chance=chance_level(cfg, exp),
-    )
+    exp = data.experiment
+    df = data.students(strategies=[st for st in exp.strategies if st.is_baseline])
+    df = df.assign(model=lambda d: "student w=" + d.width.astype(str))
+    order = sorted(df.model.unique(), key=lambda s: int(s.split("=")[1]))
+    if with_teacher:
+        t = data.teacher_curve().assign(model=f"teacher w={exp.teacher.width}")
+        df = pd.concat([df, t])
+        order += list(t.model.unique())
+    _lines(ax, df, "model", order, title=title, chance=data.chance)
     return fig
 
 
 @drawing("strategies")
-def strategies(curves, probe, cfg, exp, selected, which):
-    """CE, one-shot and progressive students (fig1b, fig4, fig5); ``which``: 0 smaller, 1 larger width."""
-    return _strategies_fig(curves, cfg, exp, _widths(cfg, exp)[which])
-
-
-def candidate_checkpoints(cfg, exp) -> list[int]:
-    grid = cfg["experiments"][exp].get("pshot_grid")
-    if grid:
-        return sorted(grid["candidates"])
-    return sorted(
-        {
-            c
-            for s in cfg["experiments"][exp]["strategies"]
-            if s["kind"] == "pshot"
-            for c in s["checkpoints"]
-            if not isinstance(c, str)
-        }
-    )
+def strategies(data: FigureData, width: str):
+    """The strategies of the "main" figure group (CE, one-shot, progressive: fig1b, fig4, fig5) at the
+    ``width`` option's student width ('smallest' or 'largest')."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    w = data.width(width)
+    group = data.experiment.in_figure_group("main")
+    df = data.students(w, group)
+    order = [st.name for st in group if st.name in set(df.strategy)]
+    _lines(ax, df, "strategy", order, title=f"Strategies, student width {w}", chance=data.chance)
+    return fig
 
 
 @drawing("teacher_selection")
-def fig2a(curves, probe, cfg, exp, selected):
+def teacher_selection(data: FigureData):
+    """The chosen teacher's accuracy, the p-shot candidates on it, the automatic selection (fig2a, fig7a)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    t = _teacher(curves, exp, selected)
-    ax.plot(t.step, t.accuracy, color="black", label=f"teacher ({selected['teacher']})")
-    for c in candidate_checkpoints(cfg, exp):
+    t = data.teacher_curve()
+    ax.plot(t.step, t.accuracy, color="black", label=f"teacher ({data.teacher['teacher']})")
+    for c in data.experiment.candidate_checkpoints():
         acc = np.interp(c, t.step, t.accuracy)
         ax.plot([c], [acc], marker="v", markersize=9, linestyle="none", label=f"candidate {step_label(c)}")
-    sel = selected.get("selection")
+    sel = data.selection
     if sel:
         win = sel["window"]
         if win["learned"]:
@@ -214,7 +183,7 @@ def fig2a(curves, probe, cfg, exp, selected):
                 va="top",
             )
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _steps_axis(ax, "Teacher accuracy, p-shot candidates, automatic selection", chance_level(cfg, exp))
+    _steps_axis(ax, "Teacher accuracy, p-shot candidates, automatic selection", data.chance)
     return fig
 
 
@@ -232,8 +201,10 @@ def probe_summary(probe: pd.DataFrame, exp: str, teacher: str, output: str | Non
 
 
 @drawing("probe_degrees")
-def fig2b(curves, probe, cfg, exp, selected):
-    s = probe_summary(probe, exp, selected["teacher"], "p1")
+def probe_degrees(data: FigureData):
+    """The chosen teacher's degree-1 correlations in / off support and every in-support degree (fig2b)."""
+    probe = data.teacher_probe()
+    s = probe_summary(probe, data.experiment.name, data.teacher["teacher"], "p1")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     d1 = s[s.degree == 1].assign(monomials=lambda d: np.where(d.in_support, "in support", "off support"))
     sns.lineplot(
@@ -250,7 +221,7 @@ def fig2b(curves, probe, cfg, exp, selected):
     acc = d1.drop_duplicates("checkpoint")
     ax2.plot(acc.checkpoint, acc.teacher_accuracy, color="grey", linestyle=":", label="teacher accuracy")
     ax2.set_ylabel("teacher accuracy", color="grey")
-    p1 = probe[(probe.experiment == exp) & (probe.teacher == selected["teacher"]) & (probe.output == "p1")]
+    p1 = probe[probe.output == "p1"]
     draw_noise_floor(axes[0], noise_floor(p1[p1.degree == 1]))
     axes[0].legend(fontsize="small")
     axes[0].set_title(r"degree 1: mean $|E[f_T(x)\,x_i]|$")
@@ -272,27 +243,27 @@ def fig2b(curves, probe, cfg, exp, selected):
     return fig
 
 
-def _pshot_fig(curves, cfg, exp, width, lows, titles, selection=None):
-    fig, axes = plt.subplots(1, len(lows), figsize=(5.5 * len(lows), 4), squeeze=False)
-    for ax, low, title in zip(axes[0], lows, titles, strict=True):
-        df = _pshot_label(_students(curves, exp, width, _pshot_tau(low), cfg), cfg, exp, selection)
-        _lines(ax, df, "strategy", sorted(df.strategy.unique()), title=title, chance=chance_level(cfg, exp))
+TAUS = {"1": lambda tau, low: tau == 1.0, "low": lambda tau, low: tau < 1.0}
+
+
+@drawing("pshot_panels")
+def pshot_panels(data: FigureData, width: str, taus: tuple[str, ...], label: str):
+    """The "p-shot" figure group's students at one width, one panel per entry of ``taus`` ("1": tau = 1,
+    "low": every lower temperature; the title names the lowest) (fig2c, fig2d, fig6, fig7b-e)."""
+    bad = [t for t in taus if t not in TAUS]
+    if bad:
+        raise ValueError(f"figure option taus = {list(taus)}: {bad} unknown; valid: {sorted(TAUS)}")
+    w = data.width(width)
+    group = data.experiment.in_figure_group("p-shot")
+    low = min((st.temperature for st in group), default=1.0)
+    fig, axes = plt.subplots(1, len(taus), figsize=(5.5 * len(taus), 4), squeeze=False)
+    for ax, tau in zip(axes[0], taus, strict=True):
+        chosen = [st for st in group if TAUS[tau](st.temperature, low)]
+        df = _labelled(data.students(w, chosen), data.experiment, data.selection)
+        title = f"{label}, width {w}, tau = {low if tau == 'low' else 1:g}"
+        _lines(ax, df, "strategy", sorted(df.strategy.unique()), title=title, chance=data.chance)
     fig.tight_layout()
     return fig
-
-
-def _low_tau(cfg, exp):
-    taus = [s["temperature"] for s in cfg["experiments"][exp]["strategies"] if s["kind"] == "pshot"]
-    return min(taus) if taus else 1.0
-
-
-@drawing("pshot")
-def pshot(curves, probe, cfg, exp, selected, which, lows, label):
-    """p-shot students at one width (``which``: 0 smaller, 1 larger), one panel per entry of ``lows``
-    (False: tau = 1, True: the lowest configured temperature)."""
-    w = _widths(cfg, exp)[which]
-    titles = [f"{label}, width {w}, tau = {_low_tau(cfg, exp) if low else 1:g}" for low in lows]
-    return _pshot_fig(curves, cfg, exp, w, lows, titles, selected.get("selection"))
 
 
 def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFrame:
@@ -301,8 +272,9 @@ def feature_emergence(probe: pd.DataFrame, exp: str, teacher: str) -> pd.DataFra
 
 
 @drawing("node_features")
-def fig8(curves, probe, cfg, exp, selected):
-    feats = feature_emergence(probe, exp, selected["teacher"])
+def node_features(data: FigureData):
+    """Per-node feature correlations of the chosen teacher through training, by tree level (fig8)."""
+    feats = feature_emergence(data.probe, data.experiment.name, data.teacher["teacher"])
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     sns.lineplot(
         feats,
@@ -316,7 +288,7 @@ def fig8(curves, probe, cfg, exp, selected):
     )
     axes[0].set_title("each node's parity feature (max over class probabilities)")
     axes[0].set_ylabel("|correlation|")
-    p = probe[(probe.experiment == exp) & (probe.teacher == selected["teacher"])]
+    p = data.teacher_probe()
     low = p[p.degree < p[p.in_support].degree.max()].assign(abs_corr=lambda d: d.correlation.abs())
     low = low.groupby(["checkpoint", "in_support", "level", "output"]).abs_corr.mean().reset_index()
     low = low.groupby(["checkpoint", "in_support", "level"]).abs_corr.max().reset_index()
@@ -350,30 +322,30 @@ def scaling_fit(points: pd.DataFrame) -> tuple[float, float] | None:
     return float(slope), float(icpt)
 
 
-def scaling_figure(curves_path: str, cfg: dict, exp: str, pdf: str, png: str) -> dict:
+def scaling_figure(curves_path: str, cfg: dict | Study, exp_name: str, pdf: str, png: str) -> dict:
     """Section 4.1's width-steps trade-off: CE's steps to the target accuracy against width (log-log,
-    fitted slope; the SQ bound steps x width ~ n^d predicts -1), with the progressive students and the
+    fitted slope; the SQ bound steps x width ~ n^d predicts -1), with the strategies drawn beside it
+    (``in_scaling_figure``: progressive and p-shot, e.g. from the automatically selected transition) and the
     teacher on the same axes. Returns the fit (also written into the figure)."""
     sns.set_theme(style="whitegrid", context="paper")
-    e = cfg["experiments"][exp]
-    target = e["scaling"]["accuracy"]
+    exp = as_study(cfg).experiment(exp_name)
+    target = exp.scaling.accuracy
     curves = best_lr(pd.read_parquet(curves_path))
-    curves = curves[curves.experiment == exp]
-    ce_names = [s["name"] for s in e["strategies"] if s["kind"] == "ce"]
-    # Progressive students, and p-shot ones (e.g. from the automatically selected transition).
-    prog = [s["name"] for s in e["strategies"] if s["kind"] in ("progressive", "pshot")]
+    curves = curves[curves.experiment == exp_name]
+    ce_names = [st.name for st in exp.strategies if st.is_baseline]
+    beside = [st.name for st in exp.strategies if st.in_scaling_figure]
     pts = steps_to_accuracy(curves[curves.role == "student"], target)
     ce = pts[pts.strategy.isin(ce_names)]
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     fit = scaling_fit(ce)
     _scaling_points(ax, ce, "CE", "tab:blue", "o")
     markers = ["s", "D", "^", "v", "P", "X"]
-    for i, name in enumerate(prog):
+    for i, name in enumerate(beside):
         color = sns.color_palette("tab10")[(i + 1) % 10]
         _scaling_points(ax, pts[pts.strategy == name], name, color, markers[i % len(markers)])
     t = steps_to_accuracy(curves[curves.role == "teacher"].assign(strategy="teacher"), target)
     _scaling_points(ax, t, "teacher (CE, its own LR)", "black", "*")
-    info = {"experiment": exp, "target": target, "slope": None, "intercept": None}
+    info = {"experiment": exp_name, "target": target, "slope": None, "intercept": None}
     if fit:
         slope, icpt = fit
         info.update(slope=slope, intercept=icpt)
@@ -392,10 +364,10 @@ def scaling_figure(curves_path: str, cfg: dict, exp: str, pdf: str, png: str) ->
     ax.set_xlabel("width")
     ax.set_ylabel(f"steps to {target:.0%} held-out accuracy")
     ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    ax.set_title(f"{exp}: open markers: not every seed reached {target:.0%} (at the budget if none did)")
-    fig.suptitle(f"scaling_{exp}: CE width sweep and distilled students", fontsize="small", y=1.0)
+    ax.set_title(f"{exp_name}: open markers: not every seed reached {target:.0%} (at the budget if none did)")
+    fig.suptitle(f"scaling_{exp_name}: CE width sweep and distilled students", fontsize="small", y=1.0)
     save_figure(fig, pdf, png)
-    log.info("%s: CE steps to %.2f vs width: %s", exp, target, info)
+    log.info("%s: CE steps to %.2f vs width: %s", exp_name, target, info)
     return info
 
 
@@ -425,32 +397,30 @@ def _scaling_points(ax, pts: pd.DataFrame, label: str, color, marker) -> None:
         first = False
 
 
+def figure_data(
+    curves_path: str, probe_path: str, cfg: dict | Study, teacher: dict, selection: dict | None = None
+) -> FigureData:
+    """The tables a figure of ``teacher["experiment"]`` draws from (each strategy at its best LR)."""
+    exp = as_study(cfg).experiment(teacher["experiment"])
+    return FigureData(
+        best_lr(pd.read_parquet(curves_path)), pd.read_parquet(probe_path), exp, teacher, selection
+    )
+
+
 def make_figure(
     name: str,
     curves_path: str,
     probe_path: str,
-    cfg: dict,
-    selected: dict,
+    cfg: dict | Study,
+    teacher: dict,
     pdf: str,
     png: str,
     selection: dict | None = None,
 ) -> None:
-    """Draw one figure of the registry (layout.FIGURES); ``selection`` (select_checkpoints output) is
-    drawn on fig2a / fig7a."""
+    """Draw one figure of the registry (layout.FIGURES) for the experiment of ``teacher`` (the
+    select_teacher rule's choice); ``selection`` (select_checkpoints output) is drawn on fig2a / fig7a."""
     sns.set_theme(style="whitegrid", context="paper")
-    curves = best_lr(pd.read_parquet(curves_path))
-    probe = pd.read_parquet(probe_path)
-    exp = selected["experiment"]
-    selected = {**selected, "selection": selection}
     spec = L.FIGURES[name]
-    fig = DRAWINGS[spec.draw](curves, probe, cfg, exp, selected, **spec.options)
+    fig = DRAWINGS[spec.draw](figure_data(curves_path, probe_path, cfg, teacher, selection), **spec.options)
     fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
     save_figure(fig, pdf, png)
-
-
-# Every registered figure by name, as a callable (curves, probe, cfg, exp, selected) -> figure.
-FIGURES = {
-    name: functools.partial(DRAWINGS[spec.draw], **spec.options)
-    for name, spec in L.FIGURES.items()
-    if spec.family != "theory"
-}

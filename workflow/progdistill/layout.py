@@ -29,10 +29,12 @@ TEACHER_STAGING = f"{TEACHER_DIR}/checkpoints.partial"
 TEACHER_LOG = f"{LOGS}/{{exp}}/teacher/{{tid}}.log"
 CHECKPOINT_FILE = "step{step}.safetensors"  # inside a checkpoints folder (or its staging folder)
 
-SELECTED = f"{RES}/{{exp}}/teacher/selected.json"
-SELECTED_LOG = f"{LOGS}/{{exp}}/select_teacher.log"
-SELECTION = f"{RES}/{{exp}}/teacher/transition.json"
-SELECTION_LOG = f"{LOGS}/{{exp}}/select_checkpoints.log"
+# The select_teacher rule's choice (which teacher the students learn from) and the select_checkpoints
+# rule's checkpoint selection (its transition window and the checkpoints strategies may name).
+TEACHER_CHOICE = f"{RES}/{{exp}}/teacher/selected.json"
+TEACHER_CHOICE_LOG = f"{LOGS}/{{exp}}/select_teacher.log"
+CHECKPOINT_SELECTION = f"{RES}/{{exp}}/teacher/transition.json"
+CHECKPOINT_SELECTION_LOG = f"{LOGS}/{{exp}}/select_checkpoints.log"
 
 PROBE = f"{RES}/{{exp}}/probe/{{tid}}/step{{step}}.parquet"
 PROBE_LOG = f"{LOGS}/{{exp}}/probe/{{tid}}/step{{step}}.log"
@@ -93,7 +95,9 @@ def checkpoint_file(ckpt_dir: str, step: int) -> str:
     return os.path.join(ckpt_dir, CHECKPOINT_FILE.format(step=step))
 
 
-# ------------------------------------------------------------------------------------ names from config
+# ------------------------------------------------------------------------------------ names and targets
+# The target lists take the study model's objects (progdistill.config: Study, Experiment), read by
+# attribute: this module imports nothing of the package.
 
 
 def teacher_id(lr: float, seed: int) -> str:
@@ -105,83 +109,58 @@ def parse_teacher_id(tid: str) -> tuple[float, int]:
     return float(lr), int(seed)
 
 
-def teacher_ids(exp: dict) -> list[str]:
-    t = exp["teacher"]
-    return [teacher_id(lr, seed) for lr in t["lrs"] for seed in t["seeds"]]
+def teacher_curves(exp) -> list[str]:
+    return [TEACHER_CURVE.format(exp=exp.name, tid=t) for t in exp.teacher.ids]
 
 
-def teacher_checkpoints(exp: dict) -> list[int]:
-    t = exp["teacher"]
-    return list(range(0, t["steps"] + 1, t["checkpoint_every"]))
+def probe_tables(exp, tid: str) -> list[str]:
+    """The probe of every checkpoint of teacher ``tid`` (the chosen one)."""
+    return [PROBE.format(exp=exp.name, tid=tid, step=s) for s in exp.teacher.checkpoint_steps]
 
 
-def student_cells(exp: dict) -> list[tuple[str, int]]:
-    """(strategy, width) of every student job: each strategy at the student widths, plus CE at the
-    scaling sweep's widths."""
-    cells = [(st["name"], w) for st in exp["strategies"] for w in exp["students"]["widths"]]
-    ce = [st["name"] for st in exp["strategies"] if st["kind"] == "ce"]
-    if "scaling" in exp and ce:
-        cells += [(ce[0], w) for w in exp["scaling"]["widths"] if (ce[0], w) not in cells]
-    return cells
-
-
-# ------------------------------------------------------------------------------------ target lists
-
-
-def teacher_curves(exp_name: str, exp: dict) -> list[str]:
-    return [TEACHER_CURVE.format(exp=exp_name, tid=t) for t in teacher_ids(exp)]
-
-
-def probe_tables(exp_name: str, exp: dict, tid: str) -> list[str]:
-    """The probe of every checkpoint of teacher ``tid`` (the selected one)."""
-    return [PROBE.format(exp=exp_name, tid=tid, step=s) for s in teacher_checkpoints(exp)]
-
-
-def teacher_logit_files(exp_name: str, exp: dict) -> list[str]:
+def teacher_logit_files(exp) -> list[str]:
     """The teacher_logits stage's files of an experiment, one per student seed."""
-    return [TEACHER_LOGITS.format(exp=exp_name, seed=s) for s in exp["students"]["seeds"]]
+    return [TEACHER_LOGITS.format(exp=exp.name, seed=s) for s in exp.students.seeds]
 
 
-def curve_tables(exp_name: str, exp: dict) -> list[str]:
-    out = teacher_curves(exp_name, exp)
-    out += [STUDENT.format(exp=exp_name, strategy=name, width=w) for name, w in student_cells(exp)]
+def curve_tables(exp) -> list[str]:
+    out = teacher_curves(exp)
+    out += [STUDENT.format(exp=exp.name, strategy=name, width=w) for name, w in exp.student_cells()]
     return out
 
 
-def theory_tables(cfg: dict) -> tuple[list[str], list[str]]:
-    """(first-stage correlation cells, student cells) of the theory section."""
-    th = cfg["theory"]
-    corr = [THEORY_CORRELATION.format(d=c["d"], n=n) for c in th["correlation"]["grid"] for n in c["n"]]
-    return corr, [THEORY_STUDENTS.format(n=n) for n in th["students"]["n"]]
+def theory_tables(theory: dict) -> tuple[list[str], list[str]]:
+    """(first-stage correlation cells, student cells) of a theory section."""
+    corr = [THEORY_CORRELATION.format(d=c["d"], n=n) for c in theory["correlation"]["grid"] for n in c["n"]]
+    return corr, [THEORY_STUDENTS.format(n=n) for n in theory["students"]["n"]]
 
 
-def figure_names(cfg: dict) -> list[str]:
+def figure_names(study) -> list[str]:
     """The registered figures this configuration draws: a family is drawn when the experiment that
     ``figures.<family>`` names exists; theory figures when there is a theory section."""
-    exps = cfg.get("experiments", {})
     names = []
     for name, fig in FIGURES.items():
         if fig.family == "theory":
-            if "theory" in cfg:
+            if study.theory is not None:
                 names.append(name)
-        elif cfg["figures"][fig.family] in exps:
+        elif study.figures[fig.family] in study.experiments:
             names.append(name)
     return names
 
 
-def all_targets(cfg: dict) -> list[str]:
+def all_targets(study) -> list[str]:
     """What `rule all` asks for."""
-    exps = cfg.get("experiments", {})
+    exps = study.experiments
     # A configuration may hold only a theory section: no experiment tables then.
     out = [CURVES, PROBES, SUMMARY_PARQUET, SUMMARY_MD, SURVIVAL, COMPARISONS] if exps else []
     out.append(CONFIG_YAML)
-    paper = [n for n in figure_names(cfg) if FIGURES[n].family != "theory"]
+    paper = [n for n in figure_names(study) if FIGURES[n].family != "theory"]
     out += [t.format(fig=f) for f in paper for t in (FIGURE_PDF, FIGURE_PNG)]
-    out += [t.format(exp=e) for e in exps if "scaling" in exps[e] for t in (SCALING_PDF, SCALING_PNG)]
+    out += [t.format(exp=e) for e, x in exps.items() if x.scaling for t in (SCALING_PDF, SCALING_PNG)]
     out += [t.format(exp=e) for e in exps for t in (SURVIVAL_PDF, SURVIVAL_PNG)]
-    out += [SELECTION.format(exp=e) for e in exps]
-    if "theory" in cfg:
-        theory = [n for n in figure_names(cfg) if FIGURES[n].family == "theory"]
+    out += [CHECKPOINT_SELECTION.format(exp=e) for e in exps]
+    if study.theory is not None:
+        theory = [n for n in figure_names(study) if FIGURES[n].family == "theory"]
         out += [THEORY_TABLE, THEORY_MD]
         out += [t.format(fig=f) for f in theory for t in (FIGURE_PDF, FIGURE_PNG)]
     return out
@@ -202,8 +181,6 @@ class Figure:
     options: dict = field(default_factory=dict)
 
 
-FAMILIES = ("parity", "hierarchical", "theory")
-
 FIGURES: dict[str, Figure] = {
     "fig1a": Figure(
         "parity",
@@ -215,7 +192,7 @@ FIGURES: dict[str, Figure] = {
         "parity",
         "Strategies for the larger student: progressive distillation vs CE and one-shot.",
         "strategies",
-        dict(which=1),
+        dict(width="largest"),
     ),
     "fig2a": Figure(
         "parity",
@@ -230,14 +207,14 @@ FIGURES: dict[str, Figure] = {
     "fig2c": Figure(
         "parity",
         "2-shot distillation (larger student) from each candidate checkpoint, tau = 1.",
-        "pshot",
-        dict(which=1, lows=[False], label="2-shot"),
+        "pshot_panels",
+        dict(width="largest", taus=("1",), label="2-shot"),
     ),
     "fig2d": Figure(
         "parity",
         "2-shot distillation (larger student) from each candidate checkpoint, low temperature.",
-        "pshot",
-        dict(which=1, lows=[True], label="2-shot"),
+        "pshot_panels",
+        dict(width="largest", taus=("low",), label="2-shot"),
     ),
     "fig3a": Figure(
         "parity",
@@ -245,12 +222,12 @@ FIGURES: dict[str, Figure] = {
         "ce_widths",
         dict(with_teacher=False, title="Sparse parity, CE, by width"),
     ),
-    "fig4": Figure("parity", "Strategies for the smaller student.", "strategies", dict(which=0)),
+    "fig4": Figure("parity", "Strategies for the smaller student.", "strategies", dict(width="smallest")),
     "fig6": Figure(
         "parity",
         "2-shot distillation for the smaller student, tau = 1 and low temperature.",
-        "pshot",
-        dict(which=0, lows=[False, True], label="2-shot"),
+        "pshot_panels",
+        dict(width="smallest", taus=("1", "low"), label="2-shot"),
     ),
     "fig3b": Figure(
         "hierarchical",
@@ -259,7 +236,10 @@ FIGURES: dict[str, Figure] = {
         dict(with_teacher=True, title="Hierarchical data, CE, by width"),
     ),
     "fig5": Figure(
-        "hierarchical", "Hierarchical data: strategies for the larger student.", "strategies", dict(which=1)
+        "hierarchical",
+        "Hierarchical data: strategies for the larger student.",
+        "strategies",
+        dict(width="largest"),
     ),
     "fig7a": Figure(
         "hierarchical",
@@ -269,26 +249,26 @@ FIGURES: dict[str, Figure] = {
     "fig7b": Figure(
         "hierarchical",
         "3-shot (and 2-shot) distillation, larger student, tau = 1.",
-        "pshot",
-        dict(which=1, lows=[False], label="p-shot"),
+        "pshot_panels",
+        dict(width="largest", taus=("1",), label="p-shot"),
     ),
     "fig7c": Figure(
         "hierarchical",
         "3-shot (and 2-shot) distillation, smaller student, tau = 1.",
-        "pshot",
-        dict(which=0, lows=[False], label="p-shot"),
+        "pshot_panels",
+        dict(width="smallest", taus=("1",), label="p-shot"),
     ),
     "fig7d": Figure(
         "hierarchical",
         "3-shot (and 2-shot) distillation, larger student, low temperature.",
-        "pshot",
-        dict(which=1, lows=[True], label="p-shot"),
+        "pshot_panels",
+        dict(width="largest", taus=("low",), label="p-shot"),
     ),
     "fig7e": Figure(
         "hierarchical",
         "3-shot (and 2-shot) distillation, smaller student, low temperature.",
-        "pshot",
-        dict(which=0, lows=[True], label="p-shot"),
+        "pshot_panels",
+        dict(width="smallest", taus=("low",), label="p-shot"),
     ),
     "fig8": Figure(
         "hierarchical", "Per-node feature correlations through training, by tree level.", "node_features"

@@ -31,7 +31,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MAGIC = b"PDLOGITS1\n"
-BLOCK = 1024  # samples per aligned block (training.TeacherBank's default)
+BLOCK = 1024  # samples per aligned block: the stage's files and training.TeacherBank
+TEACHER_CACHE = 4  # teacher checkpoints a TeacherBank keeps loaded (resources counts their memory)
 _DIGEST = 32
 
 

@@ -24,17 +24,17 @@ def censored_steps(steps, values, level: float, diverged: bool = False) -> tuple
 
 
 def steps_to_accuracy(curves: pd.DataFrame, target: float) -> pd.DataFrame:
-    """Per (strategy, width, seed): the first evaluated step at or above ``target`` (NaN: never) and the
-    run's budget (its last step)."""
+    """Per (strategy, width, seed): the first evaluated step at or above ``target`` (NaN when the run never
+    got there or diverged: censored_steps' rule) and the run's budget (its last step)."""
     rows = []
     for (strategy, width, seed), g in curves.groupby(["strategy", "width", "seed"]):
-        hit = first_step_at(g.step, g.accuracy, target)
+        steps, reached = censored_steps(g.step, g.accuracy, target, bool(g.diverged.any()))
         rows.append(
             dict(
                 strategy=strategy,
                 width=int(width),
                 seed=int(seed),
-                steps=float(hit) if hit is not None else np.nan,
+                steps=float(steps) if reached else np.nan,
                 budget=int(g.step.max()),
             )
         )

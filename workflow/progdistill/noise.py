@@ -1,5 +1,5 @@
 """What a figure needs to show where signal stands above noise and where a curve starts: the probe's
-noise floor and the task's chance level, drawn the same way in every figure that uses them."""
+noise floor and the task's chance level (1 / classes), drawn the same way in every figure that uses them."""
 
 from __future__ import annotations
 
@@ -34,13 +34,6 @@ def draw_noise_floor(ax, floor: pd.Series) -> None:
             fontsize="x-small",
             color="grey",
         )
-
-
-def chance_level(cfg: dict, exp: str) -> float:
-    """1 / classes of the experiment's task."""
-    from .tasks import make_task
-
-    return 1.0 / make_task(cfg["experiments"][exp]["task"]).num_classes
 
 
 def mark_chance(ax, chance: float) -> None:

@@ -24,49 +24,42 @@ how many jobs go where, their predicted CPU and GPU time, and the predicted wall
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import heapq
 import sys
 from dataclasses import dataclass
 
 from . import config as C
-from . import layout as L
 from .resources import CostModel, job_seconds
 
 RULES = ("teacher", "teacher_logits", "students")  # the rules placement decides; the others are CPU jobs
 
 
-def overrides(cfg: dict) -> dict[str, str]:
-    p = cfg.get("placement") or {}
-    return {r: p.get(r, "auto") for r in RULES}
-
-
-def place(cfg: dict, rule: str, cpu_s: float, gpu_s: float) -> str:
+def place(study, rule: str, cpu_s: float, gpu_s: float) -> str:
     """'cpu' or 'gpu' for a job of ``rule`` predicted to take ``cpu_s`` on one core, ``gpu_s`` on the GPU."""
-    dev = cfg.get("device", "auto")
+    dev = study.device
     if rule not in RULES or dev == "cpu":
         return "cpu"
     if dev.startswith("cuda"):
         return "gpu"
-    forced = overrides(cfg)[rule]
+    forced = study.placement[rule]
     if forced != "auto":
         return forced
-    margin = (cfg.get("placement") or {}).get("margin", 2.0)
-    return "gpu" if gpu_s * margin < cpu_s else "cpu"
+    return "gpu" if gpu_s * study.placement["margin"] < cpu_s else "cpu"
 
 
-def side_of(
-    cfg: dict, exp: dict, rule: str, model: CostModel, strategy: str | None = None, width: int | None = None
-) -> str:
-    """Where one job of ``rule`` runs ('cpu' or 'gpu'), from the cost model's predictions."""
-    if rule not in RULES or cfg.get("device", "auto") == "cpu":
+def side_of(study, exp, rule: str, model: CostModel, strategy=None, width: int | None = None) -> str:
+    """Where one job of ``rule`` runs ('cpu' or 'gpu'), from the cost model's predictions (``strategy``: a
+    progdistill.strategies object, for the students rule)."""
+    if rule not in RULES or study.device == "cpu":
         return "cpu"  # no need to evaluate the model
-    return place(cfg, rule, *job_seconds(cfg, exp, rule, model, strategy=strategy, width=width))
+    return place(study, rule, *job_seconds(study, exp, rule, model, strategy=strategy, width=width))
 
 
-def job_device(cfg: dict, side: str) -> str:
+def job_device(study, side: str) -> str:
     """The ``device`` a job placed on ``side`` runs with: 'cpu', or the configured GPU device ('auto' falls
     back to the CPU inside the job when CUDA does not work; 'cuda[:N]' fails there)."""
-    return "cpu" if side == "cpu" else cfg.get("device", "auto")
+    return "cpu" if side == "cpu" else study.device
 
 
 @dataclass(frozen=True)
@@ -83,28 +76,28 @@ class Job:
         return self.gpu_s if self.side == "gpu" else self.cpu_s
 
 
-def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
+def jobs(study, model: CostModel | None = None) -> list[Job]:
     """Every teacher, probe, teacher_logits and students job of the configuration with its predicted times
     and placement (stage 0: teachers; 1: probes of the selected teacher; 2: teacher logits; 3: students)."""
-    model = model or CostModel.load(cfg)
+    model = model or CostModel.load(study)
     out = []
-    for exp_name, exp in cfg["experiments"].items():
-        for tid in L.teacher_ids(exp):
-            cpu_s, gpu_s = job_seconds(cfg, exp, "teacher", model)
-            out.append(
-                Job("teacher", f"{exp_name}/{tid}", 0, cpu_s, gpu_s, place(cfg, "teacher", cpu_s, gpu_s))
-            )
-        for step in L.teacher_checkpoints(exp):
-            cpu_s, gpu_s = job_seconds(cfg, exp, "probe", model)
+    for exp_name, exp in study.experiments.items():
+        for tid in exp.teacher.ids:
+            cpu_s, gpu_s = job_seconds(study, exp, "teacher", model)
+            side = place(study, "teacher", cpu_s, gpu_s)
+            out.append(Job("teacher", f"{exp_name}/{tid}", 0, cpu_s, gpu_s, side))
+        for step in exp.teacher.checkpoint_steps:
+            cpu_s, gpu_s = job_seconds(study, exp, "probe", model)
             out.append(Job("probe", f"{exp_name}/step{step}", 1, cpu_s, gpu_s, "cpu"))
-        for strategy, width in L.student_cells(exp):
-            cpu_s, gpu_s = job_seconds(cfg, exp, "students", model, strategy=strategy, width=width)
-            side = place(cfg, "students", cpu_s, gpu_s)
-            out.append(Job("students", f"{exp_name}/{strategy}/w{width}", 3, cpu_s, gpu_s, side))
-        if cfg.get("teacher_logits", "stage") == "stage" and C.distills(exp):
-            cpu_s, gpu_s = job_seconds(cfg, exp, "teacher_logits", model)
-            side = place(cfg, "teacher_logits", cpu_s, gpu_s)
-            for seed in exp["students"]["seeds"]:
+        for name, width in exp.student_cells():
+            strategy = exp.strategy(name)
+            cpu_s, gpu_s = job_seconds(study, exp, "students", model, strategy=strategy, width=width)
+            side = place(study, "students", cpu_s, gpu_s)
+            out.append(Job("students", f"{exp_name}/{name}/w{width}", 3, cpu_s, gpu_s, side))
+        if study.uses_logit_stage(exp):
+            cpu_s, gpu_s = job_seconds(study, exp, "teacher_logits", model)
+            side = place(study, "teacher_logits", cpu_s, gpu_s)
+            for seed in exp.students.seeds:
                 out.append(Job("teacher_logits", f"{exp_name}/seed{seed}", 2, cpu_s, gpu_s, side))
     return out
 
@@ -131,14 +124,14 @@ def simulate(job_list: list[Job], cores: int, gpus: int, start_s: float = JOB_ST
     return total
 
 
-def plan_table(cfg: dict, cores: int, gpus: int, model: CostModel | None = None) -> str:
-    if gpus < 1 and cfg.get("device", "auto") == "auto":
+def plan_table(study, cores: int, gpus: int, model: CostModel | None = None) -> str:
+    if gpus < 1 and study.device == "auto":
         # device auto on a machine without a GPU runs every job on the CPU: plan that, not an error.
-        cfg = {**cfg, "device": "cpu"}
-    model = model or CostModel.load(cfg)
-    js = jobs(cfg, model)
+        study = dataclasses.replace(study, device="cpu")
+    model = model or CostModel.load(study)
+    js = jobs(study, model)
     lines = [
-        f"placement plan: device {cfg.get('device', 'auto')}, {cores} cores, {gpus} GPU(s); "
+        f"placement plan: device {study.device}, {cores} cores, {gpus} GPU(s); "
         f"GPU figures: {model.gpu_source}",
         "",
         "| rule | jobs on CPU | jobs on GPU | CPU time (placed on CPU) | GPU time (placed on GPU) |",
@@ -183,10 +176,10 @@ def main(argv=None) -> None:
         key, _, value = kv.partition("=")
         raw[key] = yaml.safe_load(value)
     try:
-        cfg = C.validate_config(raw)
+        study = C.load_study(raw)
     except C.ConfigError as err:
         sys.exit(str(err))
-    print(plan_table(cfg, args.cores, args.gpus))
+    print(plan_table(study, args.cores, args.gpus))
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from .layout import GPU_BENCH
+from .logit_store import BLOCK, TEACHER_CACHE
 
 # --- measured throughputs (see the module docstring) ------------------------------------------------
 CPU_STEP_WORK = 1.0e8  # compiled kernel: model-steps/s x width (width 2000: 50k steps/s)
@@ -93,7 +93,6 @@ MIN_RUNTIME = 10  # minutes
 BASE_MB = {"cpu": 1000, "gpu": 3000}
 MEM_SAFETY = 1.3
 FORWARD_BLOCK = 4096  # samples per block of progdistill.model.forward
-TEACHER_CACHE = 4  # checkpoints kept by progdistill.training.TeacherBank
 
 
 @dataclass(frozen=True)
@@ -126,57 +125,38 @@ class CostModel:
         )
 
     @classmethod
-    def load(cls, cfg: dict) -> CostModel:
-        path = (cfg.get("placement") or {}).get("gpu_bench", GPU_BENCH)  # layout.GPU_BENCH by default
+    def load(cls, study) -> CostModel:
+        """From the bench file the configuration names (placement.gpu_bench, by default layout.GPU_BENCH)
+        when it exists, else the assumed figures."""
+        path = study.placement["gpu_bench"]  # the schema's default is layout.GPU_BENCH
         return cls.from_bench(path) if path and os.path.exists(path) else cls()
 
     def gpu_step_s(self, runs: int, width: int) -> float:
         return max(self.gpu_step_floor_s, runs * width / self.gpu_work)
 
 
-def uses_gpu(cfg: dict) -> bool:
+def uses_gpu(study) -> bool:
     """Whether any training job may run on a GPU (device is not pinned to the CPU)."""
-    return cfg["device"] != "cpu"
-
-
-def num_classes(task: dict) -> int:
-    if task["kind"] == "sparse_parity":
-        return 2
-    if "depth" in task:
-        return 2 ** task["depth"]
-    return len(task["blocks"]) + 1
-
-
-def student_runs(exp: dict) -> int:
-    """Runs trained together by one students job: every LR x seed."""
-    s = exp["students"]
-    return len(s["lrs"]) * len(s["seeds"])
-
-
-def _strategy(exp: dict, name: str) -> dict:
-    for st in exp["strategies"]:
-        if st["name"] == name:
-            return st
-    raise KeyError(f"no strategy {name!r}")
+    return study.device != "cpu"
 
 
 # ------------------------------------------------------------------------------------------ runtime
 
 
-def _cpu_train_s(cfg: dict, exp: dict, steps: int, runs: int, width: int) -> float:
-    nbytes = _param_floats(exp["task"]["n"], width, num_classes(exp["task"])) * 4
+def _cpu_train_s(study, exp, steps: int, runs: int, width: int) -> float:
+    nbytes = _param_floats(exp.task.n, width, exp.task.num_classes) * 4
     memory_s = 2 * nbytes / MEM_BW if nbytes > CACHE_BYTES else 0.0  # one run's step, beyond the caches
-    if cfg["backend"] == "torch":
+    if study.backend == "torch":
         per_iter = max(TORCH_CPU_OVERHEAD_S, runs * width / TORCH_CPU_WORK, runs * memory_s)
         return steps * per_iter
     return steps * runs * max(1 / min(CPU_MAX_STEPS, CPU_STEP_WORK / width), memory_s)
 
 
-def _eval_samples(exp: dict, steps: int, runs: int) -> int:
-    return (steps // exp["eval_every"] + 2) * exp["heldout"] * runs
+def _eval_samples(exp, steps: int, runs: int) -> int:
+    return (steps // exp.eval_every + 2) * exp.heldout * runs
 
 
-def _cpu_eval_s(exp: dict, steps: int, runs: int, width: int) -> float:
+def _cpu_eval_s(exp, steps: int, runs: int, width: int) -> float:
     return _eval_samples(exp, steps, runs) / (FORWARD_CPU / width)
 
 
@@ -184,91 +164,91 @@ def _minutes(compute_s: float, attempt: int) -> int:
     return max(MIN_RUNTIME, math.ceil((STARTUP_S + SAFETY * compute_s) / 60)) * max(1, attempt)
 
 
-def teacher_compute_s(cfg: dict, exp: dict, side: str | None = None, model: CostModel | None = None) -> float:
+def teacher_compute_s(study, exp, side: str | None = None, model: CostModel | None = None) -> float:
     """Seconds of compute of one teacher job (one run) on ``side`` ('cpu' or 'gpu'; None: 'gpu' unless the
     device is pinned to the CPU)."""
-    side = side or ("gpu" if uses_gpu(cfg) else "cpu")
-    t = exp["teacher"]
-    steps, width = t["steps"], t["width"]
+    side = side or ("gpu" if uses_gpu(study) else "cpu")
+    steps, width = exp.teacher.steps, exp.teacher.width
     if side == "gpu":
-        model = model or CostModel.load(cfg)
+        model = model or CostModel.load(study)
         return steps * model.gpu_step_s(1, width) + _eval_samples(exp, steps, 1) * width / model.gpu_forward
-    return _cpu_train_s(cfg, exp, steps, 1, width) + _cpu_eval_s(exp, steps, 1, width)
+    return _cpu_train_s(study, exp, steps, 1, width) + _cpu_eval_s(exp, steps, 1, width)
 
 
 def students_compute_s(
-    cfg: dict, exp: dict, strategy: str, width: int, side: str | None = None, model: CostModel | None = None
+    study, exp, strategy, width: int, side: str | None = None, model: CostModel | None = None
 ) -> float:
-    """Seconds of compute of one students job: every LR x seed of one (strategy, width) cell, on ``side``."""
-    side = side or ("gpu" if uses_gpu(cfg) else "cpu")
-    s = exp["students"]
-    steps, runs = s["steps"], student_runs(exp)
+    """Seconds of compute of one students job: every LR x seed of one (strategy, width) cell, on ``side``
+    (``strategy``: a progdistill.strategies object)."""
+    side = side or ("gpu" if uses_gpu(study) else "cpu")
+    s = exp.students
+    steps, runs = s.steps, s.runs
     # Teacher targets, one per data stream (seed), unless the teacher_logits stage computed them.
-    distil = _strategy(exp, strategy)["kind"] != "ce" and cfg.get("teacher_logits", "stage") == "inline"
-    targets = steps * len(s["seeds"]) * exp["teacher"]["width"] if distil else 0.0  # samples x width
+    inline = study.computes_logits_inline(strategy)
+    targets = steps * len(s.seeds) * exp.teacher.width if inline else 0.0  # samples x width
     if side == "gpu":
-        model = model or CostModel.load(cfg)
+        model = model or CostModel.load(study)
         evals = _eval_samples(exp, steps, runs) * width
         return steps * model.gpu_step_s(runs, width) + (evals + targets) / model.gpu_forward
-    sec = _cpu_train_s(cfg, exp, steps, runs, width) + _cpu_eval_s(exp, steps, runs, width)
+    sec = _cpu_train_s(study, exp, steps, runs, width) + _cpu_eval_s(exp, steps, runs, width)
     return sec + targets / FORWARD_CPU
 
 
-def logit_samples(exp: dict) -> int:
+def logit_samples(exp) -> int:
     """Samples one teacher_logits job (one student seed) passes through the teacher: the deduplicated union
     of the blocks every distilling strategy uses. A checkpoint the automatic selection names is not known
     when the DAG is built: each such name counts as a checkpoint of its own (an upper bound)."""
-    from . import config as C
-    from .logit_store import BLOCK, needed_blocks
+    from .logit_store import needed_blocks
 
-    names = sorted({c for st in C.distills(exp) for c in C.symbolic_names(st)})
+    names = sorted({c for st in exp.distilling for c in st.symbolic_names()})
     stand_in = {"checkpoints": {name: -1 - i for i, name in enumerate(names)}}
-    scheds = [C.schedule(st, exp, stand_in) for st in C.distills(exp)]
-    return BLOCK * sum(len(b) for b in needed_blocks(scheds, exp["students"]["steps"]).values())
+    scheds = [st.schedule(exp, stand_in) for st in exp.distilling]
+    return BLOCK * sum(len(b) for b in needed_blocks(scheds, exp.students.steps).values())
 
 
-def teacher_logits_compute_s(cfg: dict, exp: dict, side: str, model: CostModel | None = None) -> float:
+def teacher_logits_compute_s(study, exp, side: str, model: CostModel | None = None) -> float:
     """Seconds of one teacher_logits job: forward passes of the teacher over its blocks (and, as large as
     them on a CPU, nothing else: the samples are generated in a fraction of that time)."""
-    work = logit_samples(exp) * exp["teacher"]["width"]  # samples x width
+    work = logit_samples(exp) * exp.teacher.width  # samples x width
     if side == "gpu":
-        return work / (model or CostModel.load(cfg)).gpu_forward
+        return work / (model or CostModel.load(study)).gpu_forward
     return work / FORWARD_CPU
 
 
-def teacher_logits_runtime(cfg: dict, exp: dict, attempt: int = 1, side: str = "cpu") -> int:
+def teacher_logits_runtime(study, exp, attempt: int = 1, side: str = "cpu") -> int:
     """Wall time (minutes) to ask for one teacher_logits job."""
-    return _minutes(teacher_logits_compute_s(cfg, exp, side), attempt)
+    return _minutes(teacher_logits_compute_s(study, exp, side), attempt)
 
 
-def teacher_logits_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str = "cpu") -> int:
+def teacher_logits_mem_mb(study, exp, attempt: int = 1, side: str = "cpu") -> int:
     """Host memory (MB) of one teacher_logits job: the checkpoints in use, a forward block's activations,
     one batch of 64 blocks of logits."""
-    tw = exp["teacher"]["width"]
-    n, classes = exp["task"]["n"], num_classes(exp["task"])
-    nbytes = TEACHER_CACHE * _param_floats(n, tw, classes) * 4 + 1024 * tw * 4 * 2
-    nbytes += 64 * 1024 * (classes * 4 + n)
-    nbytes += _train_set_bytes(exp["students"], 1)
-    return _mb(cfg, nbytes, attempt, side)
+    tw = exp.teacher.width
+    n, classes = exp.task.n, exp.task.num_classes
+    nbytes = TEACHER_CACHE * _param_floats(n, tw, classes) * 4 + BLOCK * tw * 4 * 2
+    nbytes += 64 * BLOCK * (classes * 4 + n)
+    nbytes += _train_set_bytes(exp.students.protocol, 1)
+    return _mb(study, nbytes, attempt, side)
 
 
-def probe_compute_s(exp: dict) -> float:
+def probe_compute_s(exp) -> float:
     """Seconds of one probe job (CPU only: numpy): the teacher's forward pass over the probe sample."""
-    return exp["probe"]["samples"] * exp["teacher"]["width"] / FORWARD_CPU
+    return exp.probe.samples * exp.teacher.width / FORWARD_CPU
 
 
 def job_seconds(
-    cfg: dict, exp: dict, rule: str, model: CostModel, strategy: str | None = None, width: int | None = None
+    study, exp, rule: str, model: CostModel, strategy=None, width: int | None = None
 ) -> tuple[float, float]:
     """(seconds on one CPU core, seconds on the GPU) of one job of ``rule``; inf where it cannot run. The
     GPU side includes GPU_STARTUP_S, so a job of a few seconds stays on a core."""
     if rule == "teacher":
-        cpu, gpu = teacher_compute_s(cfg, exp, "cpu"), teacher_compute_s(cfg, exp, "gpu", model)
+        cpu, gpu = teacher_compute_s(study, exp, "cpu"), teacher_compute_s(study, exp, "gpu", model)
     elif rule == "students":
-        cpu = students_compute_s(cfg, exp, strategy, width, "cpu")
-        gpu = students_compute_s(cfg, exp, strategy, width, "gpu", model)
+        cpu = students_compute_s(study, exp, strategy, width, "cpu")
+        gpu = students_compute_s(study, exp, strategy, width, "gpu", model)
     elif rule == "teacher_logits":
-        cpu, gpu = teacher_logits_compute_s(cfg, exp, "cpu"), teacher_logits_compute_s(cfg, exp, "gpu", model)
+        cpu = teacher_logits_compute_s(study, exp, "cpu")
+        gpu = teacher_logits_compute_s(study, exp, "gpu", model)
     else:
         gpu = None
     if gpu is not None:
@@ -278,16 +258,14 @@ def job_seconds(
     raise ValueError(f"no cost model for rule {rule!r}")
 
 
-def teacher_runtime(cfg: dict, exp: dict, attempt: int = 1, side: str | None = None) -> int:
+def teacher_runtime(study, exp, attempt: int = 1, side: str | None = None) -> int:
     """Wall time (minutes) to ask for one teacher job."""
-    return _minutes(teacher_compute_s(cfg, exp, side), attempt)
+    return _minutes(teacher_compute_s(study, exp, side), attempt)
 
 
-def students_runtime(
-    cfg: dict, exp: dict, strategy: str, width: int, attempt: int = 1, side: str | None = None
-) -> int:
+def students_runtime(study, exp, strategy, width: int, attempt: int = 1, side: str | None = None) -> int:
     """Wall time (minutes) to ask for one students job."""
-    return _minutes(students_compute_s(cfg, exp, strategy, width, side), attempt)
+    return _minutes(students_compute_s(study, exp, strategy, width, side), attempt)
 
 
 # ------------------------------------------------------------------------------------------- memory
@@ -297,45 +275,43 @@ def _param_floats(n: int, width: int, classes: int) -> int:
     return (n + 1 + classes) * width + classes
 
 
-def _train_bytes(cfg: dict, exp: dict, runs: int, width: int) -> float:
-    n, classes = exp["task"]["n"], num_classes(exp["task"])
-    chunk = cfg["chunk"]
+def _train_bytes(study, exp, runs: int, width: int) -> float:
+    n, classes = exp.task.n, exp.task.num_classes
+    chunk = study.chunk
     params = runs * _param_floats(n, width, classes) * 4 * 3
-    activations = runs * min(FORWARD_BLOCK, max(exp["heldout"], chunk)) * width * 4 * 2
-    samples = runs * chunk * (n * (1 + 4) + classes * 4 * 2) + exp["heldout"] * (n + 8)
+    activations = runs * min(FORWARD_BLOCK, max(exp.heldout, chunk)) * width * 4 * 2
+    samples = runs * chunk * (n * (1 + 4) + classes * 4 * 2) + exp.heldout * (n + 8)
     return params + activations + samples
 
 
-def _train_set_bytes(block: dict, cached: int) -> float:
+def _train_set_bytes(protocol, cached: int) -> float:
     """A finite training set's permutations: ``cached`` of them held, one being drawn (streams.py)."""
-    size = block.get("train_set_size")
+    size = protocol.train_set_size
     return 0.0 if size is None else size * (4 * cached + 20)
 
 
-def _mb(cfg: dict, nbytes: float, attempt: int, side: str | None = None) -> int:
-    base = BASE_MB[side or ("gpu" if uses_gpu(cfg) else "cpu")]
+def _mb(study, nbytes: float, attempt: int, side: str | None = None) -> int:
+    base = BASE_MB[side or ("gpu" if uses_gpu(study) else "cpu")]
     mb = (base + nbytes / 2**20) * MEM_SAFETY * (1 + 0.5 * (max(1, attempt) - 1))
     return int(math.ceil(mb / 256) * 256)
 
 
-def teacher_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str | None = None) -> int:
+def teacher_mem_mb(study, exp, attempt: int = 1, side: str | None = None) -> int:
     """Host memory (MB) to ask for one teacher job."""
-    nbytes = _train_bytes(cfg, exp, 1, exp["teacher"]["width"]) + _train_set_bytes(exp["teacher"], 1)
-    return _mb(cfg, nbytes, attempt, side)
+    nbytes = _train_bytes(study, exp, 1, exp.teacher.width) + _train_set_bytes(exp.teacher.protocol, 1)
+    return _mb(study, nbytes, attempt, side)
 
 
-def students_mem_mb(
-    cfg: dict, exp: dict, strategy: str, width: int, attempt: int = 1, side: str | None = None
-) -> int:
-    """Host memory (MB) to ask for one students job."""
-    nbytes = _train_bytes(cfg, exp, student_runs(exp), width)
-    distils = (
-        _strategy(exp, strategy)["kind"] != "ce"
-    )  # then the teacher bank holds a permutation per seed too
-    nbytes += _train_set_bytes(exp["students"], len(exp["students"]["seeds"]) * (2 if distils else 1))
-    if distils:
-        tw = exp["teacher"]["width"]
-        n, classes = exp["task"]["n"], num_classes(exp["task"])
+def students_mem_mb(study, exp, strategy, width: int, attempt: int = 1, side: str | None = None) -> int:
+    """Host memory (MB) to ask for one students job (``strategy``: a progdistill.strategies object)."""
+    nbytes = _train_bytes(study, exp, exp.students.runs, width)
+    # A distilling job's teacher bank holds a permutation per seed too, and teacher checkpoints.
+    nbytes += _train_set_bytes(
+        exp.students.protocol, len(exp.students.seeds) * (2 if strategy.distills else 1)
+    )
+    if strategy.distills:
+        tw = exp.teacher.width
+        n, classes = exp.task.n, exp.task.num_classes
         nbytes += TEACHER_CACHE * _param_floats(n, tw, classes) * 4
-        nbytes += min(FORWARD_BLOCK, cfg["chunk"]) * tw * 4 * 2
-    return _mb(cfg, nbytes, attempt, side)
+        nbytes += min(FORWARD_BLOCK, study.chunk) * tw * 4 * 2
+    return _mb(study, nbytes, attempt, side)

@@ -73,6 +73,23 @@ def _rows(props: dict, prefix: str, defs: dict, out: list[tuple[str, str, str, s
         items = _resolve(node.get("items", {}), defs) if node.get("type") == "array" else {}
         if "properties" in items:
             _rows(items["properties"], f"{name}[].", defs, out)
+            _kind_rows(items, f"{name}[].", defs, out)
+
+
+def _kind_rows(node: dict, prefix: str, defs: dict, out: list) -> None:
+    """The keys a kind's ``if: {kind: const}`` / ``then:`` block declares (a strategy kind's own keys),
+    each described as belonging to that kind."""
+    for block in node.get("allOf", []):
+        kind = block.get("if", {}).get("properties", {}).get("kind", {}).get("const")
+        then = block.get("then", {})
+        for key, sub in then.get("properties", {}).items():
+            if key in node.get("properties", {}):
+                continue  # a common key the kind constrains (e.g. ce's alpha), listed with the others
+            sub = _resolve(sub, defs)
+            need = " (required)" if key in then.get("required", []) else ""
+            desc = " ".join(str(sub.get("description", "")).split())
+            default = f"`{json.dumps(sub['default'])}`" if "default" in sub else ""
+            out.append((f"{prefix}{key}", _type(sub, defs), default, f"{kind} only{need}; {desc}"))
 
 
 def _cell(text: str) -> str:

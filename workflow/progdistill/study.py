@@ -12,11 +12,11 @@ import pandas as pd
 
 from . import config as C
 from .checkpoints import load_checkpoint, read_checkpoint_arrays, save_checkpoint
+from .config import Experiment, Study, as_study
 from .io import write_json, write_parquet
-from .layout import checkpoint_file
+from .layout import checkpoint_file, parse_teacher_id, teacher_id
 from .metrics import rank_candidates
 from .probe import monomial_set, probe_checkpoint
-from .tasks import make_task
 
 # Torch-dependent modules are imported inside the training functions only: the probe, selection,
 # aggregation and figure jobs never need torch, and importing it costs seconds per job.
@@ -24,7 +24,7 @@ from .tasks import make_task
 log = logging.getLogger(__name__)
 
 
-def setup(cfg: dict, device: str | None = None):
+def setup(study: Study, device: str | None = None):
     """Threads first (one is fastest for per-sample steps here), then device and backend. ``device``: where
     the workflow placed this job ('cpu', or the configured GPU device); None: the configuration's."""
     import torch
@@ -32,7 +32,7 @@ def setup(cfg: dict, device: str | None = None):
     from .engine import get_backend, resolve_device
     from .portable import missing_settings
 
-    target = cfg.get("kernel_target", "native")
+    target = study.kernel_target
     missing = missing_settings(target)
     if missing:  # too late to set here: torch is loaded
         log.warning(
@@ -40,9 +40,9 @@ def setup(cfg: dict, device: str | None = None):
             "the CPU (the workflow sets them for its jobs)",
             " ".join(f"{k}={v}" for k, v in missing.items()),
         )
-    torch.set_num_threads(cfg.get("threads", 1))
-    device = resolve_device(device or cfg.get("device", "auto"))
-    backend = get_backend(cfg.get("backend", "auto"), device, kernel_target=target)
+    torch.set_num_threads(study.threads)
+    device = resolve_device(device or study.device)
+    backend = get_backend(study.backend, device, kernel_target=target)
     log.info(
         "device %s, backend %s (kernel target %s), %d thread(s)",
         device,
@@ -53,14 +53,14 @@ def setup(cfg: dict, device: str | None = None):
     return device, backend
 
 
-def _heldout(exp_name: str, exp: dict, task):
+def _heldout(exp: Experiment):
     from .training import HeldOut
 
-    return HeldOut.from_task(task, C.seeds_for(exp_name)["heldout"], exp["heldout"])
+    return HeldOut.from_task(exp.task, C.seeds_for(exp.name)["heldout"], exp.heldout)
 
 
 def run_teacher(
-    cfg: dict,
+    cfg: dict | Study,
     exp_name: str,
     tid: str,
     curve_path: str,
@@ -75,12 +75,12 @@ def run_teacher(
     ``ckpt_dir`` when training is complete. ``device``: the job's placement (see setup)."""
     from .training import RunSpec, train
 
-    exp = cfg["experiments"][exp_name]
-    task = make_task(exp["task"])
-    device, backend = setup(cfg, device)
-    lr, seed = C.parse_teacher_id(tid)
+    study = as_study(cfg)
+    exp = study.experiment(exp_name)
+    device, backend = setup(study, device)
+    lr, seed = parse_teacher_id(tid)
     init_seed, stream_seed = C.teacher_seeds(exp_name, seed)
-    t = exp["teacher"]
+    t = exp.teacher
     staging = staging or ckpt_dir
 
     def on_save(step, params):
@@ -89,34 +89,34 @@ def run_teacher(
         )
 
     res = train(
-        task,
-        t["width"],
+        exp.task,
+        t.width,
         [RunSpec(lr, init_seed, stream_seed)],
-        t["steps"],
-        _heldout(exp_name, exp, task),
-        exp["eval_every"],
+        t.steps,
+        _heldout(exp),
+        exp.eval_every,
         backend,
         device,
-        save_every=t["checkpoint_every"],
+        save_every=t.checkpoint_every,
         on_save=on_save,
-        chunk=cfg["chunk"],
+        chunk=study.chunk,
         state_path=state_path,
-        state_every=cfg["resume_every"] or None,
+        state_every=study.resume_every or None,
         label=f"{exp_name} teacher {tid}",
-        **C.train_options(t),
+        **t.protocol.train_options(),
     )
     df = pd.DataFrame(res.rows).drop(columns="run")
     df = df.assign(
         experiment=exp_name,
         role="teacher",
         strategy="teacher",
-        width=t["width"],
+        width=t.width,
         lr=lr,
         seed=seed,
         temperature=1.0,
         alpha=1.0,
     )
-    missing = [s for s in C.teacher_checkpoints(exp) if not os.path.exists(checkpoint_file(staging, s))]
+    missing = [s for s in t.checkpoint_steps if not os.path.exists(checkpoint_file(staging, s))]
     if missing:
         raise RuntimeError(f"teacher {tid}: checkpoints {missing[:5]} are missing from {staging}")
     if staging != ckpt_dir:
@@ -127,13 +127,13 @@ def run_teacher(
     _drop(state_path)
 
 
-def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: str) -> dict:
+def select_teacher(exp_name: str, curve_paths: list[str], out_path: str) -> dict:
     """Pick the teacher students learn from: the best LR (and seed) by mean held-out accuracy over
     training (area under the curve), which rewards both learning early and learning fully."""
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
     score = rank_candidates(curves, [], ["lr", "seed"])  # diverged teachers ranked last
     if score.diverged.all():
-        ids = ", ".join(C.teacher_id(r.lr, r.seed) for r in score.itertuples())
+        ids = ", ".join(teacher_id(r.lr, r.seed) for r in score.itertuples())
         raise RuntimeError(
             f"{exp_name}: every teacher diverged ({ids}); lower experiments.{exp_name}.teacher.lrs"
         )
@@ -141,7 +141,7 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
     best = score[~score.diverged].iloc[0]
     choice = {
         "experiment": exp_name,
-        "teacher": C.teacher_id(float(best.lr), int(best.seed)),
+        "teacher": teacher_id(float(best.lr), int(best.seed)),
         "lr": float(best.lr),
         "seed": int(best.seed),
         "criterion": "highest mean held-out accuracy over training (AUC), then final accuracy",
@@ -154,26 +154,24 @@ def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: s
 
 
 def select_checkpoints(
-    cfg: dict, exp_name: str, selected_path: str, curve_path: str, probe_paths: list[str], out_path: str
+    cfg: dict | Study, exp_name: str, teacher: str, curve_path: str, probe_paths: list[str], out_path: str
 ) -> dict:
-    """The selected teacher's phase-transition window and the checkpoints strategies may name
-    (before / transition / after, and level0.. for hierarchical data), with the reason for each."""
+    """The chosen teacher's (id ``teacher``) phase-transition window and the checkpoints strategies may
+    name (before / transition / after, and level0.. for hierarchical data), with the reason for each."""
     from .transition import select_checkpoints as select
 
-    exp = cfg["experiments"][exp_name]
-    task = make_task(exp["task"])
-    with open(selected_path) as fh:
-        tid = json.load(fh)["teacher"]
+    exp = as_study(cfg).experiment(exp_name)
+    tid = teacher
     curve = pd.read_parquet(curve_path)
     probe = pd.concat([pd.read_parquet(p) for p in probe_paths], ignore_index=True)
     probe = probe[probe.teacher == tid]
     sel = select(
         curve[["step", "accuracy"]],
         probe,
-        C.teacher_checkpoints(exp),
-        1.0 / task.num_classes,
-        depth=getattr(task, "depth", None),
-        params=exp["selection"],
+        exp.teacher.checkpoint_steps,
+        1.0 / exp.task.num_classes,
+        exp.selection,
+        depth=exp.task.tree_depth,
     )
     sel = {"experiment": exp_name, "teacher": tid, **sel}
     for name, step in sorted(sel["checkpoints"].items()):
@@ -184,25 +182,25 @@ def select_checkpoints(
     return sel
 
 
-def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
-    exp = cfg["experiments"][exp_name]
-    task = make_task(exp["task"])
-    teacher, _ = read_checkpoint_arrays(ckpt_path, n=task.n, width=exp["teacher"]["width"])
+def run_probe(cfg: dict | Study, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
+    exp = as_study(cfg).experiment(exp_name)
+    task = exp.task
+    teacher, _ = read_checkpoint_arrays(ckpt_path, n=task.n, width=exp.teacher.width)
     seeds = C.seeds_for(exp_name)
-    p = exp["probe"]
-    monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], seeds["monomials"])
-    acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p["samples"])
+    p = exp.probe
+    monos = monomial_set(task, list(p.degrees), p.off_support_per_degree, seeds["monomials"])
+    acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p.samples)
     df = pd.DataFrame(rows).assign(experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
     write_parquet(df, out_path)
 
 
-def distil_schedules(exp: dict, selection: dict | None) -> list[tuple[tuple[int, int], ...]]:
+def distil_schedules(exp: Experiment, selection: dict | None) -> list[tuple[tuple[int, int], ...]]:
     """The teacher schedule of every distilling strategy of an experiment."""
-    return [C.schedule(st, exp, selection) for st in C.distills(exp)]
+    return [st.schedule(exp, selection) for st in exp.distilling]
 
 
 def run_teacher_logits(
-    cfg: dict,
+    cfg: dict | Study,
     exp_name: str,
     seed: int,
     ckpt_dir: str,
@@ -216,17 +214,18 @@ def run_teacher_logits(
     from .logit_store import needed_blocks, write_logits
     from .training import Progress, TeacherBank
 
-    exp = cfg["experiments"][exp_name]
-    task = make_task(exp["task"])
-    device, _ = setup(cfg, device)
+    study = as_study(cfg)
+    exp = study.experiment(exp_name)
+    task = exp.task
+    device, _ = setup(study, device)
     selection = None
-    if C.needs_selection(exp) and selection_path:
+    if exp.needs_selection and selection_path:
         with open(selection_path) as fh:
             selection = json.load(fh)
     stream = C.student_stream(exp_name, seed)
-    size = exp["students"].get("train_set_size")
-    bank = TeacherBank(_teacher_loader(exp, task, ckpt_dir, device), train_set_size=size)
-    need = needed_blocks(distil_schedules(exp, selection), exp["students"]["steps"], bank.block)
+    size = exp.students.protocol.train_set_size
+    bank = TeacherBank(_teacher_loader(exp, ckpt_dir, device), train_set_size=size)
+    need = needed_blocks(distil_schedules(exp, selection), exp.students.steps, bank.block)
     total = sum(len(b) for b in need.values())
     log.info(
         "%s seed %d: %d blocks of %d samples from %d checkpoints",
@@ -251,22 +250,22 @@ def run_teacher_logits(
     )
 
 
-def _teacher_loader(exp: dict, task, ckpt_dir: str, device):
-    tw = exp["teacher"]["width"]
+def _teacher_loader(exp: Experiment, ckpt_dir: str, device):
+    n, tw = exp.task.n, exp.teacher.width
 
     def load(step):
-        params, _ = load_checkpoint(checkpoint_file(ckpt_dir, step), n=task.n, width=tw, device=device)
+        params, _ = load_checkpoint(checkpoint_file(ckpt_dir, step), n=n, width=tw, device=device)
         return params
 
     return load
 
 
 def run_students(
-    cfg: dict,
+    cfg: dict | Study,
     exp_name: str,
     strategy_name: str,
     width: int,
-    selected_path: str,
+    teacher: str,
     ckpt_dir: str,
     out_path: str,
     state_path: str | None = None,
@@ -276,63 +275,57 @@ def run_students(
 ) -> None:
     """Train every LR x seed of one (strategy, width) cell at once in the engine.
 
-    ``ckpt_dir`` is the selected teacher's checkpoint folder (layout.TEACHER_CHECKPOINTS);
+    ``teacher`` is the chosen teacher's id, ``ckpt_dir`` its checkpoint folder (layout.TEACHER_CHECKPOINTS);
     ``selection_path`` is the select_checkpoints output, needed by strategies that name e.g. 'transition';
     ``logit_paths`` are the teacher_logits stage's files of the experiment (config ``teacher_logits:
     stage``; None or empty: every target is computed here); ``device`` is the job's placement (see setup)."""
     from .training import RunSpec, TeacherBank, train
 
-    exp = cfg["experiments"][exp_name]
-    task = make_task(exp["task"])
-    device, backend = setup(cfg, device)
-    st = C.strategy(exp, strategy_name)
-    with open(selected_path) as fh:
-        tid = json.load(fh)["teacher"]
+    study = as_study(cfg)
+    exp = study.experiment(exp_name)
+    device, backend = setup(study, device)
+    st = exp.strategy(strategy_name)
+    tid = teacher
     selection = None
-    if C.uses_selection(st) and selection_path:
+    if st.uses_selection and selection_path:
         with open(selection_path) as fh:
             selection = json.load(fh)
-    sched = C.schedule(st, exp, selection)
+    sched = st.schedule(exp, selection)
     if selection:
         log.info(
             "%s uses teacher checkpoints %s (automatic selection)",
             strategy_name,
-            C.resolved_checkpoints(st, selection),
+            st.resolved_checkpoints(selection),
         )
-    s = exp["students"]
+    s = exp.students
     runs, meta = [], []
-    for lr in s["lrs"]:
-        for seed in s["seeds"]:
+    for lr in s.lrs:
+        for seed in s.seeds:
             init_seed, stream_seed = C.student_seeds(exp_name, width, seed)
             runs.append(
                 RunSpec(
-                    lr,
-                    init_seed,
-                    stream_seed,
-                    alpha=st["alpha"],
-                    temperature=st["temperature"],
-                    schedule=sched,
+                    lr, init_seed, stream_seed, alpha=st.alpha, temperature=st.temperature, schedule=sched
                 )
             )
             meta.append((lr, seed))
     stored = _logit_files(logit_paths, ckpt_dir, sched) if sched else None
-    opts = C.train_options(s)
+    opts = s.protocol.train_options()
     bank = TeacherBank(
-        _teacher_loader(exp, task, ckpt_dir, device), stored=stored, train_set_size=opts["train_set_size"]
+        _teacher_loader(exp, ckpt_dir, device), stored=stored, train_set_size=opts["train_set_size"]
     )
     res = train(
-        task,
+        exp.task,
         width,
         runs,
-        s["steps"],
-        _heldout(exp_name, exp, task),
-        exp["eval_every"],
+        s.steps,
+        _heldout(exp),
+        exp.eval_every,
         backend,
         device,
         teachers=bank if sched else None,
-        chunk=cfg["chunk"],
+        chunk=study.chunk,
         state_path=state_path,
-        state_every=cfg["resume_every"] or None,
+        state_every=study.resume_every or None,
         label=f"{exp_name} {strategy_name} w{width}",
         **opts,
     )
@@ -344,8 +337,8 @@ def run_students(
         role="student",
         strategy=strategy_name,
         width=width,
-        temperature=float(st["temperature"]),
-        alpha=float(st["alpha"]),
+        temperature=float(st.temperature),
+        alpha=float(st.alpha),
         teacher=tid,
     )
     for i, d in enumerate(res.diverged_at):

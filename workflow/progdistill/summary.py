@@ -8,12 +8,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .config import Study, as_study
 from .io import atomic_path, write_parquet
 from .metrics import best_lr  # the same LR choice as the figures and statistics
 from .survival import THRESHOLDS, logrank, run_times, survival_table
 
 
-def summarize(curves: pd.DataFrame) -> pd.DataFrame:
+def summarize(curves: pd.DataFrame, cfg: dict | Study) -> pd.DataFrame:
+    """One row per experiment x width x strategy. The p-values and speed-ups are against each experiment's
+    baseline strategy (Experiment.baseline: its CE strategy, whatever its name); NaN without one."""
+    study = as_study(cfg)
+    baseline = {
+        name: exp.baseline.name for name, exp in study.experiments.items() if exp.baseline is not None
+    }
     df = best_lr(curves[curves.role == "student"])
     times = run_times(curves)
     surv = survival_table(times).set_index(["experiment", "width", "strategy", "threshold"])
@@ -45,18 +52,24 @@ def summarize(curves: pd.DataFrame) -> pd.DataFrame:
             row[f"median_steps_to_{tag}_ci_high"] = float(sv.ci_high)
             row[f"reached_{tag}"] = int(sv.reached)
         t95 = times[(times.experiment == exp) & (times.width == width) & np.isclose(times.threshold, 0.95)]
-        a, ce = t95[t95.strategy == strategy], t95[t95.strategy == "ce"]
-        row["p_vs_ce_95"] = logrank(a, ce)[1] if len(ce) and strategy != "ce" else np.nan
+        base = baseline.get(exp)
+        a, ce = t95[t95.strategy == strategy], t95[t95.strategy == base]
+        row["p_vs_ce_95"] = logrank(a, ce)[1] if len(ce) and strategy != base else np.nan
         row["budget"] = int(a.budget.max())
         rows.append(row)
     out = pd.DataFrame(rows)
     # Speed-up over CE at 95%: CE's median steps over the strategy's. When CE's median is beyond the budget
     # (fewer than half its runs got there) the budget stands in for it and the ratio is a lower bound (">x").
-    ce = out[out.strategy == "ce"].set_index(["experiment", "width"]).median_steps_to_95.rename("ce_median")
+    is_base = out.strategy == out.experiment.map(baseline)
+    ce = out[is_base].set_index(["experiment", "width"]).median_steps_to_95.rename("ce_median")
     out = out.join(ce, on=["experiment", "width"])
     out["speedup_vs_ce_95_lower_bound"] = out.median_steps_to_95.notna() & out.ce_median.isna()
     ce_steps = out.ce_median.fillna(out.budget)
     out["speedup_vs_ce_95"] = ce_steps / out.median_steps_to_95
+    # Without a baseline strategy there is nothing to be faster than.
+    no_base = ~out.experiment.isin(list(baseline))
+    out.loc[no_base, "speedup_vs_ce_95"] = np.nan
+    out.loc[no_base, "speedup_vs_ce_95_lower_bound"] = False
     return out.drop(columns=["ce_median", "budget"])
 
 
@@ -171,9 +184,9 @@ def to_html(summary: pd.DataFrame) -> str:
 
 
 def write_summary(
-    curves_path: str, parquet_out: str, md_out: str, html_out: str | None = None
+    curves_path: str, cfg: dict | Study, parquet_out: str, md_out: str, html_out: str | None = None
 ) -> pd.DataFrame:
-    summary = summarize(pd.read_parquet(curves_path))
+    summary = summarize(pd.read_parquet(curves_path), cfg)
     write_parquet(summary, parquet_out)
     with atomic_path(md_out) as tmp, open(tmp, "w") as fh:
         fh.write(to_markdown(summary))

@@ -19,7 +19,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from .config import Experiment, Study, as_study
 from .metrics import best_lr, censored_steps  # the same LR choice and threshold rule everywhere
+from .strategies import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -154,27 +156,16 @@ def survival_table(times: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SURVIVAL_COLUMNS)
 
 
-def _n_shots(st: dict) -> int:
-    return len(st.get("checkpoints") or [])
-
-
-def claims(exp: dict) -> list[tuple[str, str, str]]:
-    """(strategy, baseline, claim) pairs to test, from the experiment's strategies:
-    - every progressive strategy against every CE and every one-shot strategy;
-    - every p-shot strategy naming the automatically selected 'transition' against every other 2-shot
-      strategy of the same temperature (the candidates before, inside and after the transition);
-    - the best 3-shot strategy against the best 2-shot one of the same temperature (chosen later, from
-      the data: see comparisons)."""
-    st = exp["strategies"]
+def claims(exp: Experiment) -> list[tuple[str, str, str]]:
+    """(strategy, baseline, claim) pairs to test, as each strategy kind states them (Strategy.claims):
+    every progressive strategy against CE and every one-shot; a 2-shot strategy from the automatically
+    selected 'transition' against every other 2-shot one of its temperature. Kinds in the order they are
+    defined, strategies in the configured order. The tests chosen from the data (e.g. the best 3-shot
+    against the best 2-shot) are added per width and threshold by comparisons()."""
     out = []
-    for p in (s for s in st if s["kind"] == "progressive"):
-        for b in (s for s in st if s["kind"] in ("ce", "oneshot")):
-            out.append((p["name"], b["name"], f"progressive vs {b['kind']}"))
-    for t in (s for s in st if s["kind"] == "pshot" and "transition" in s["checkpoints"]):
-        for b in st:
-            same_tau = b.get("temperature", 1.0) == t.get("temperature", 1.0)
-            if b is not t and b["kind"] == "pshot" and _n_shots(b) == 1 and same_tau:
-                out.append((t["name"], b["name"], "transition 2-shot vs other 2-shot"))
+    for cls in KINDS.values():
+        for st in (s for s in exp.strategies if type(s) is cls):
+            out += [(st.name, b.name, claim) for b, claim in st.claims(exp)]
     return out
 
 
@@ -187,20 +178,15 @@ def _best(times: pd.DataFrame, names: list[str]) -> str | None:
     return score.sort_values(["reached", "steps"], ascending=[False, True], kind="stable").index[0]
 
 
-def comparisons(times: pd.DataFrame, cfg: dict) -> pd.DataFrame:
+def comparisons(times: pd.DataFrame, cfg: dict | Study) -> pd.DataFrame:
     """A log-rank test per claim, experiment x student width x threshold (comparisons.parquet)."""
+    study = as_study(cfg)
     rows = []
     for (exp_name, width, thr), g in times.groupby(["experiment", "width", "threshold"], sort=True):
-        exp = cfg["experiments"][exp_name]
+        exp = study.experiment(exp_name)
         pairs = claims(exp)
-        for tau in sorted({s.get("temperature", 1.0) for s in exp["strategies"] if s["kind"] == "pshot"}):
-            pshot = [
-                s for s in exp["strategies"] if s["kind"] == "pshot" and s.get("temperature", 1.0) == tau
-            ]
-            three = _best(g, [s["name"] for s in pshot if _n_shots(s) == 2])
-            two = _best(g, [s["name"] for s in pshot if _n_shots(s) == 1])
-            if three and two:
-                pairs.append((three, two, "best 3-shot vs best 2-shot"))
+        for cls in KINDS.values():
+            pairs += cls.group_claims(exp, lambda names, g=g: _best(g, names))
         for strategy, baseline, claim in pairs:
             a, b = g[g.strategy == strategy], g[g.strategy == baseline]
             if a.empty or b.empty:
@@ -224,7 +210,9 @@ def comparisons(times: pd.DataFrame, cfg: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
-def survival_figure(times: pd.DataFrame, cfg: dict, exp: str, pdf: str, png: str, threshold=0.95) -> None:
+def survival_figure(
+    times: pd.DataFrame, cfg: dict | Study, exp: str, pdf: str, png: str, threshold=0.95
+) -> None:
     """Fraction of runs at >= ``threshold`` held-out accuracy against steps (1 - Kaplan-Meier), one line
     per strategy, one panel per student width; a line that stays below 1 at the end had censored runs."""
     import matplotlib.pyplot as plt
@@ -236,8 +224,9 @@ def survival_figure(times: pd.DataFrame, cfg: dict, exp: str, pdf: str, png: str
     t = times[(times.experiment == exp) & np.isclose(times.threshold, threshold)]
     widths = sorted(t.width.unique())
     fig, axes = plt.subplots(1, max(1, len(widths)), figsize=(6 * max(1, len(widths)), 4.5), squeeze=False)
-    order = [s["name"] for s in cfg["experiments"][exp]["strategies"]]
-    names = [s for s in order if s in set(t.strategy)]
+    model = as_study(cfg).experiment(exp)
+    low_tau = {st.name for st in model.strategies if st.temperature < 1}  # drawn dashed
+    names = [st.name for st in model.strategies if st.name in set(t.strategy)]
     colors = dict(
         zip(names, sns.color_palette("tab20" if len(names) > 10 else "tab10", len(names)), strict=True)
     )
@@ -253,14 +242,7 @@ def survival_figure(times: pd.DataFrame, cfg: dict, exp: str, pdf: str, png: str
                 x, y = np.r_[0, steps, budget], np.r_[0, 1 - s, 1 - s[-1]]
             else:
                 x, y = np.array([0, budget]), np.zeros(2)
-            ls = (
-                "--"
-                if any(
-                    st["name"] == name and st.get("temperature", 1.0) < 1
-                    for st in cfg["experiments"][exp]["strategies"]
-                )
-                else "-"
-            )
+            ls = "--" if name in low_tau else "-"
             ax.step(
                 x,
                 y,
@@ -290,7 +272,7 @@ def survival_figure(times: pd.DataFrame, cfg: dict, exp: str, pdf: str, png: str
     save_figure(fig, pdf, png)
 
 
-def write_survival(curves_path: str, cfg: dict, survival_out: str, comparisons_out: str) -> None:
+def write_survival(curves_path: str, cfg: dict | Study, survival_out: str, comparisons_out: str) -> None:
     """results/survival.parquet and results/comparisons.parquet from the aggregated curves."""
     from .io import write_parquet
 
@@ -311,6 +293,6 @@ def write_survival(curves_path: str, cfg: dict, survival_out: str, comparisons_o
         )
 
 
-def write_survival_figure(curves_path: str, cfg: dict, exp: str, pdf: str, png: str) -> None:
+def write_survival_figure(curves_path: str, cfg: dict | Study, exp: str, pdf: str, png: str) -> None:
     times = run_times(pd.read_parquet(curves_path))
     survival_figure(times, cfg, exp, pdf, png)

@@ -40,6 +40,41 @@ class SparseParity:
     def block_levels(self) -> list[int]:
         return [0]
 
+    tree_depth = None  # no tree: no level0 .. checkpoints to name
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> SparseParity:
+        support = cfg.get("support")
+        if support is None:
+            support = choose_support(cfg["n"], cfg["d"], cfg["seed"])
+        return cls(n=cfg["n"], support=tuple(int(i) for i in support))
+
+    @staticmethod
+    def config_problems(k: str, task: dict) -> list[str]:
+        out = []
+        n = task["n"]
+        if "support" in task:
+            sup = task["support"]
+            bad = [i for i in sup if not 0 <= i < n]
+            if bad:
+                out.append(f"{k}.support = {sup}: indices {bad} are out of range; valid: 0 .. {n - 1}")
+            if len(set(sup)) != len(sup):
+                out.append(f"{k}.support = {sup} repeats a coordinate")
+            if "d" in task and task["d"] != len(sup):
+                out.append(f"{k}.d = {task['d']} does not match len(support) = {len(sup)}")
+        elif "d" not in task:
+            out.append(f"{k}: sparse_parity needs 'd' (support size) or an explicit 'support'")
+        if "d" in task and task["d"] > n:
+            out.append(f"{k}.d = {task['d']} exceeds n = {n}; valid: 1 .. n")
+        return out
+
+    def probe_problems(self, k: str, degrees: list[int]) -> list[str]:
+        """Monomial degrees beyond the support cannot be probed."""
+        bad = [g for g in degrees if g > self.d]
+        if not bad:
+            return []
+        return [f"{k} = {degrees}: degrees {bad} exceed the support size d = {self.d}; valid: 1 .. {self.d}"]
+
 
 @dataclass(frozen=True)
 class HierarchicalParity:
@@ -79,6 +114,48 @@ class HierarchicalParity:
     def support(self) -> tuple[int, ...]:
         return tuple(sorted(i for b in self.blocks for i in b))
 
+    @property
+    def tree_depth(self) -> int:
+        """Tree levels whose features the selection can name (level0 .. level{depth-1})."""
+        return self.depth
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> HierarchicalParity:
+        blocks = cfg.get("blocks")
+        if blocks is None:
+            random = cfg["layout"] == "random"
+            blocks = choose_blocks(cfg["n"], cfg["depth"], cfg["k"], cfg["seed"] if random else None)
+        return cls(n=cfg["n"], depth=cfg["depth"], blocks=tuple(tuple(int(i) for i in b) for b in blocks))
+
+    @staticmethod
+    def config_problems(k: str, task: dict) -> list[str]:
+        out = []
+        n = task["n"]
+        for key in ("depth", "k"):
+            if key not in task and "blocks" not in task:
+                out.append(f"{k}: hierarchical needs '{key}'")
+        if "depth" in task and "k" in task and (2 ** task["depth"] - 1) * task["k"] > n:
+            need = (2 ** task["depth"] - 1) * task["k"]
+            out.append(
+                f"{k}: {2 ** task['depth'] - 1} blocks of k = {task['k']} coordinates need n >= {need}, "
+                f"but n = {n}"
+            )
+        if "blocks" in task:
+            flat = [i for b in task["blocks"] for i in b]
+            if any(not 0 <= i < n for i in flat) or len(set(flat)) != len(flat):
+                out.append(f"{k}.blocks = {task['blocks']}: blocks must be disjoint indices in 0 .. {n - 1}")
+            if "depth" in task and len(task["blocks"]) != 2 ** task["depth"] - 1:
+                out.append(
+                    f"{k}.blocks: depth {task['depth']} needs {2 ** task['depth'] - 1} blocks, "
+                    f"got {len(task['blocks'])}"
+                )
+        if "blocks" in task and "depth" not in task:
+            out.append(f"{k}: hierarchical with 'blocks' needs 'depth' too (2^depth - 1 blocks)")
+        return out
+
+    def probe_problems(self, k: str, degrees: list[int]) -> list[str]:
+        return []
+
     def labels(self, x: np.ndarray) -> np.ndarray:
         node = np.zeros(len(x), dtype=np.int64)
         parities = np.stack(
@@ -107,20 +184,18 @@ def choose_blocks(n: int, depth: int, k: int, seed: int | None) -> tuple[tuple[i
     return tuple(tuple(sorted(int(i) for i in coords[j * k : (j + 1) * k])) for j in range(nodes))
 
 
+TASKS: dict[str, type] = {"sparse_parity": SparseParity, "hierarchical": HierarchicalParity}
+
+
 def make_task(cfg: dict):
-    """Build a task from an experiment's ``task`` config block."""
-    kind = cfg["kind"]
-    if kind == "sparse_parity":
-        support = cfg.get("support")
-        if support is None:
-            support = choose_support(cfg["n"], cfg["d"], cfg.get("seed", 0))
-        return SparseParity(n=cfg["n"], support=tuple(int(i) for i in support))
-    if kind == "hierarchical":
-        blocks = cfg.get("blocks")
-        if blocks is None:
-            random = cfg.get("layout", "consecutive") == "random"
-            blocks = choose_blocks(cfg["n"], cfg["depth"], cfg["k"], cfg.get("seed", 0) if random else None)
-        return HierarchicalParity(
-            n=cfg["n"], depth=cfg["depth"], blocks=tuple(tuple(int(i) for i in b) for b in blocks)
-        )
-    raise ValueError(f"task.kind: unknown kind {kind!r}; valid kinds are 'sparse_parity', 'hierarchical'")
+    """Build a task from an experiment's validated ``task`` config block."""
+    cls = TASKS.get(cfg["kind"])
+    if cls is None:
+        raise ValueError(f"task.kind: unknown kind {cfg['kind']!r}; valid kinds are {sorted(TASKS)}")
+    return cls.from_config(cfg)
+
+
+def config_problems(key: str, cfg: dict) -> list[str]:
+    """What the schema cannot state about a ``task`` block (indices in range, blocks that fit, ...); the
+    task must be buildable when this returns nothing."""
+    return TASKS[cfg["kind"]].config_problems(key, cfg)

@@ -22,7 +22,7 @@ import torch
 
 from . import lr_schedule as lrs
 from .checkpoints import atomic_torch_save
-from .logit_store import LogitFile, LogitFileError
+from .logit_store import BLOCK, TEACHER_CACHE, LogitFile, LogitFileError
 from .model import MLPParams, forward, init_params, soft_targets
 from .streams import StreamSampler, sample_inputs
 
@@ -106,8 +106,8 @@ class TeacherBank:
     def __init__(
         self,
         loader: Callable[[int], MLPParams],
-        keep: int = 4,
-        block: int = 1024,
+        keep: int = TEACHER_CACHE,
+        block: int = BLOCK,
         stored: list[LogitFile] | None = None,
         train_set_size: int | None = None,
     ):

@@ -17,15 +17,6 @@ from .metrics import first_step_at
 
 SYMBOLIC = re.compile(r"^(before|transition|after|level[0-9]+)$")
 
-DEFAULTS = {
-    "start": 0.1,  # progress (share of the way from chance to 1) that opens the window
-    "middle": 0.5,
-    "end": 0.9,  # progress that closes it
-    "flat_z": 3.0,  # the probe is "flat" when the in- vs off-support z-score never reaches this in the window
-    "stage_share": 0.25,  # a stage: consecutive (smoothed) rises of >= this share of the steepest one
-    "stage_gain": 0.1,  # ... that together gain at least this much progress
-}
-
 
 def is_symbolic(ck) -> bool:
     return isinstance(ck, str) and bool(SYMBOLIC.match(ck))
@@ -45,21 +36,18 @@ def sustained(values) -> np.ndarray:
     return np.minimum.accumulate(v[::-1])[::-1]
 
 
-def _first_at_least(steps: np.ndarray, g: np.ndarray, level: float):
-    return first_step_at(steps, g, level)
-
-
-def detect_window(steps, acc, chance: float, params: dict | None = None) -> dict:
+def detect_window(steps, acc, chance: float, params: dict) -> dict:
     """The phase transition of an accuracy curve.
 
     ``start``/``middle``/``end``: the first evaluation from which the sustained progress stays at or
-    above ``start``/``middle``/``end`` (defaults 10/50/90% of the way from chance to 1).
+    above ``start``/``middle``/``end`` (shares of the way from chance to 1; ``params``: an experiment's
+    ``selection`` settings, whose defaults the schema states).
     ``learned`` is False when the sustained final progress is below ``middle`` (no transition).
     ``steepest``: (a, b), the evaluation interval with the largest sustained rise.
     ``stages``: maximal runs of intervals whose rise, smoothed over ~5% of the curve, is at least
     ``stage_share`` of the steepest one and which gain at least ``stage_gain``, each with its start,
     end and gain (a two-stage curve has two; evaluation noise alone makes none)."""
-    p = {**DEFAULTS, **(params or {})}
+    p = params
     steps = np.asarray(steps, dtype=np.int64)
     order = np.argsort(steps)
     steps = steps[order]
@@ -75,9 +63,9 @@ def detect_window(steps, acc, chance: float, params: dict | None = None) -> dict
     }
     if not out["learned"] or len(g) < 2:
         return out
-    out["start"] = _first_at_least(steps, g, p["start"])
-    out["middle"] = _first_at_least(steps, g, p["middle"])
-    out["end"] = _first_at_least(steps, g, p["end"]) or int(steps[-1])
+    out["start"] = first_step_at(steps, g, p["start"])
+    out["middle"] = first_step_at(steps, g, p["middle"])
+    out["end"] = first_step_at(steps, g, p["end"]) or int(steps[-1])
     rise = np.diff(g)
     k = int(np.argmax(rise))
     out["steepest"] = (int(steps[k]), int(steps[k + 1]))
@@ -149,7 +137,7 @@ def level_emergence(probe: pd.DataFrame) -> dict[int, dict]:
     for level, f in feats.groupby("level"):
         curve = f.groupby("checkpoint").abs_corr.mean().sort_index()
         peak = float(curve.max())
-        step = _first_at_least(curve.index.to_numpy(), sustained(curve.to_numpy()), peak / 2)
+        step = first_step_at(curve.index.to_numpy(), sustained(curve.to_numpy()), peak / 2)
         out[int(level)] = {"step": step, "peak": peak, "peak_at": int(curve.idxmax())}
     return out
 
@@ -172,8 +160,8 @@ def select_checkpoints(
     probe: pd.DataFrame,
     checkpoints: list[int],
     chance: float,
+    params: dict,
     depth: int | None = None,
-    params: dict | None = None,
 ) -> dict:
     """The transition window of the teacher's held-out accuracy ``curve`` (columns step, accuracy) and
     the checkpoints p-shot strategies may name, each with the reason it was chosen.
@@ -188,7 +176,7 @@ def select_checkpoints(
       after ``end + margin``, margin = half the window (at least one checkpoint interval): clearly
       outside the transition rather than on its edges.
     - ``level{i}`` (hierarchical, ``depth`` given): when level i's features emerge (level_emergence)."""
-    p = {**DEFAULTS, **(params or {})}
+    p = params
     ckpts = sorted(int(c) for c in checkpoints)
     win = detect_window(curve.step.to_numpy(), curve.accuracy.to_numpy(), chance, p)
     out = {"window": win, "checkpoints": {}, "reasons": {}, "params": p}

@@ -1,13 +1,13 @@
 rule aggregate:
     """One curves table and one probe table for every experiment."""
     input:
-        curves=[p for e in EXPS for p in L.curve_tables(e, EXPS[e])],
-        probe=lambda wc: [p for e in EXPS for p in probe_tables(e)],
+        curves=[p for e in STUDY.experiments.values() for p in layout.curve_tables(e)],
+        probe=lambda wc: [p for e in STUDY.experiments for p in probe_tables(e)],
     output:
-        curves=L.CURVES,
-        probe=L.PROBES,
+        curves=layout.CURVES,
+        probe=layout.PROBES,
     log:
-        L.AGGREGATE_LOG,
+        layout.AGGREGATE_LOG,
     conda:
         ENV
     script:

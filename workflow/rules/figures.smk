@@ -2,26 +2,28 @@ rule figure:
     """One figure (PDF + PNG) of the registry (progdistill.layout.FIGURES) from the aggregated tables;
     `snakemake results/figures/fig2b.pdf`."""
     input:
-        curves=L.CURVES,
-        probe=L.PROBES,
-        selected=lambda wc: L.SELECTED.format(exp=figure_experiment(wc)),
-        selection=lambda wc: L.SELECTION.format(exp=figure_experiment(wc)),
+        curves=layout.CURVES,
+        probe=layout.PROBES,
+        teacher=lambda wc: layout.TEACHER_CHOICE.format(exp=figure_experiment(wc)),
+        selection=lambda wc: layout.CHECKPOINT_SELECTION.format(
+            exp=figure_experiment(wc)
+        ),
     output:
-        pdf=L.FIGURE_PDF,
+        pdf=layout.FIGURE_PDF,
         png=report(
-            L.FIGURE_PNG,
+            layout.FIGURE_PNG,
             caption="../report/figure.rst",
             category=figure_experiment,
             labels={"figure": "{fig}"},
         ),
     log:
-        L.FIGURE_LOG,
+        layout.FIGURE_LOG,
     wildcard_constraints:
-        fig=L.figure_pattern("parity", "hierarchical"),
+        fig=layout.figure_pattern("parity", "hierarchical"),
     conda:
         ENV
     params:
-        caption=lambda wc: L.FIGURES[wc.fig].caption,
+        caption=lambda wc: layout.FIGURES[wc.fig].caption,
         experiment=figure_experiment,
     script:
         "../scripts/figure.py"
@@ -30,17 +32,17 @@ rule figure:
 rule scaling_figure:
     """Steps to accuracy against width (log-log) for an experiment with a `scaling` CE width sweep."""
     input:
-        curves=L.CURVES,
+        curves=layout.CURVES,
     output:
-        pdf=L.SCALING_PDF,
+        pdf=layout.SCALING_PDF,
         png=report(
-            L.SCALING_PNG,
+            layout.SCALING_PNG,
             caption="../report/scaling.rst",
             category="{exp}",
             labels={"figure": "scaling_{exp}"},
         ),
     log:
-        L.SCALING_LOG,
+        layout.SCALING_LOG,
     conda:
         ENV
     script:

@@ -1,22 +1,22 @@
 rule probe:
     """Correlate one teacher checkpoint's outputs with in- and off-support monomials."""
     input:
-        L.TEACHER_CHECKPOINTS,
+        layout.TEACHER_CHECKPOINTS,
     output:
         # Kept (not temp): a later aggregation must not recompute them, and with them the selection.
-        L.PROBE,
+        layout.PROBE,
     log:
-        L.PROBE_LOG,
+        layout.PROBE_LOG,
     # The selection, hence the teacher_logits jobs and every distilling student, waits on all probes of
-    # the selected teacher: run these short jobs before the students.
+    # the chosen teacher: run these short jobs before the students.
     priority: 12
     conda:
         ENV
     threads: 1
     params:
         # A changed setting that this job's numbers depend on reruns it (config.probe_spec).
-        spec=lambda wc: pdc.digest(pdc.probe_spec(EXPS[wc.exp])),
+        spec=lambda wc: pdconfig.digest(pdconfig.probe_spec(experiment(wc))),
         # kernel_target: portable also fixes numpy's BLAS path (progdistill.portable): other numbers.
-        numerics=config["kernel_target"],
+        numerics=STUDY.kernel_target,
     script:
         "../scripts/probe.py"

@@ -4,12 +4,12 @@ rule survival:
     """results/survival.parquet (median steps to 90/95/99% with 95% intervals) and
     results/comparisons.parquet (log-rank tests of the findings' claims)."""
     input:
-        L.CURVES,
+        layout.CURVES,
     output:
-        survival=L.SURVIVAL,
-        comparisons=L.COMPARISONS,
+        survival=layout.SURVIVAL,
+        comparisons=layout.COMPARISONS,
     log:
-        L.SURVIVAL_LOG,
+        layout.SURVIVAL_LOG,
     conda:
         ENV
     script:
@@ -19,17 +19,17 @@ rule survival:
 rule survival_figure:
     """Fraction of runs at 95% held-out accuracy against steps (Kaplan-Meier), one line per strategy."""
     input:
-        curves=L.CURVES,
+        curves=layout.CURVES,
     output:
-        pdf=L.SURVIVAL_PDF,
+        pdf=layout.SURVIVAL_PDF,
         png=report(
-            L.SURVIVAL_PNG,
+            layout.SURVIVAL_PNG,
             caption="../report/survival.rst",
             category="{exp}",
             labels={"figure": "survival_{exp}"},
         ),
     log:
-        L.SURVIVAL_FIG_LOG,
+        layout.SURVIVAL_FIG_LOG,
     conda:
         ENV
     script:

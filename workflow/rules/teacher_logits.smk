@@ -6,17 +6,17 @@
 rule teacher_logits:
     """Every (checkpoint, block) of one student seed's stream that a strategy of the experiment uses."""
     input:
-        checkpoints=selected_checkpoints,
+        checkpoints=chosen_checkpoint_dir,
         selection=logits_selection,
     output:
-        L.TEACHER_LOGITS,
+        layout.TEACHER_LOGITS,
     log:
-        L.TEACHER_LOGITS_LOG,
+        layout.TEACHER_LOGITS_LOG,
     # Every distilling student of the experiment waits on these jobs.
     priority: 15
     conda:
         ENV
-    threads: config["threads"]
+    threads: STUDY.threads
     resources:
         gpu=teacher_logits_gpu,
         runtime=teacher_logits_runtime,
@@ -24,7 +24,7 @@ rule teacher_logits:
     params:
         device=teacher_logits_device,
         # A changed setting that this job's blocks depend on reruns it (config.logits_spec).
-        spec=lambda wc: pdc.digest(pdc.logits_spec(EXPS[wc.exp])),
-        numerics=config["kernel_target"],
+        spec=lambda wc: pdconfig.digest(pdconfig.logits_spec(experiment(wc))),
+        numerics=STUDY.kernel_target,
     script:
         "../scripts/teacher_logits.py"

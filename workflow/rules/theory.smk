@@ -3,9 +3,9 @@
 rule theory_correlation:
     """The teacher's first stage at one (d, n), every seed and batch factor: theorem B.2, lemma B.5."""
     output:
-        L.THEORY_CORRELATION,
+        layout.THEORY_CORRELATION,
     log:
-        L.THEORY_CORRELATION_LOG,
+        layout.THEORY_CORRELATION_LOG,
     wildcard_constraints:
         d="[0-9]+",
         n="[0-9]+",
@@ -19,9 +19,9 @@ rule theory_correlation:
 rule theory_students:
     """Theorem B.8 at one n: per seed a two-stage teacher, then progressive and one-shot students."""
     output:
-        L.THEORY_STUDENTS,
+        layout.THEORY_STUDENTS,
     log:
-        L.THEORY_STUDENTS_LOG,
+        layout.THEORY_STUDENTS_LOG,
     wildcard_constraints:
         n="[0-9]+",
     conda:
@@ -34,13 +34,13 @@ rule theory_students:
 rule theory_aggregate:
     """All cells in one table (results/theory/theory.parquet) with fitted slopes, and a markdown summary."""
     input:
-        correlation=lambda wc: L.theory_tables(config)[0],
-        students=lambda wc: L.theory_tables(config)[1],
+        correlation=lambda wc: layout.theory_tables(STUDY.theory)[0],
+        students=lambda wc: layout.theory_tables(STUDY.theory)[1],
     output:
-        parquet=L.THEORY_TABLE,
-        md=L.THEORY_MD,
+        parquet=layout.THEORY_TABLE,
+        md=layout.THEORY_MD,
     log:
-        L.THEORY_LOG,
+        layout.THEORY_LOG,
     conda:
         ENV
     threads: 1
@@ -51,23 +51,23 @@ rule theory_aggregate:
 rule theory_figure:
     """results/figures/theory_corr (lemma B.5) and theory_samples (theorem B.8), PDF + PNG."""
     input:
-        L.THEORY_TABLE,
+        layout.THEORY_TABLE,
     output:
-        pdf=L.FIGURE_PDF,
+        pdf=layout.FIGURE_PDF,
         png=report(
-            L.FIGURE_PNG,
+            layout.FIGURE_PNG,
             caption="../report/theory.rst",
             category="theory (appendix B)",
             labels={"figure": "{fig}"},
         ),
     log:
-        L.FIGURE_LOG,
+        layout.FIGURE_LOG,
     wildcard_constraints:
-        fig=L.figure_pattern("theory"),
+        fig=layout.figure_pattern("theory"),
     conda:
         ENV
     threads: 1
     params:
-        caption=lambda wc: L.FIGURES[wc.fig].caption,
+        caption=lambda wc: layout.FIGURES[wc.fig].caption,
     script:
         "../scripts/theory_figure.py"

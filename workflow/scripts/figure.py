@@ -4,8 +4,8 @@ from progdistill import figures, logs
 
 logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
-with open(sm.input.selected) as fh:
-    selected = json.load(fh)
+with open(sm.input.teacher) as fh:
+    teacher = json.load(fh)
 with open(sm.input.selection) as fh:
     selection = json.load(fh)
 figures.make_figure(
@@ -13,7 +13,7 @@ figures.make_figure(
     sm.input.curves,
     sm.input.probe,
     sm.config,
-    selected,
+    teacher,
     sm.output.pdf,
     sm.output.png,
     selection=selection,

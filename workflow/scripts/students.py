@@ -7,7 +7,7 @@ study.run_students(
     sm.wildcards.exp,
     sm.wildcards.strategy,
     int(sm.wildcards.width),
-    sm.params.selected,
+    sm.params.teacher,
     sm.input.checkpoints,
     sm.output[0],
     state_path=sm.params.state,

@@ -16,7 +16,6 @@ from ..figures import save_figure  # noqa: E402
 from .tables import loglog_slope  # noqa: E402
 
 # Captions by drawing name (the registry, layout.FIGURES, holds them by figure name theory_<drawing>).
-CAPTIONS = {fig.draw: fig.caption for fig in L.FIGURES.values() if fig.family == "theory"}
 
 
 def _mean_se(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -168,7 +167,6 @@ def samples_figure(df: pd.DataFrame, target_loss: float | None = None):
 
 # Drawing functions by the name layout.FIGURES entries of family "theory" give in ``draw``.
 DRAWINGS = {"corr": corr_figure, "samples": samples_figure}
-FIGURES = DRAWINGS  # the former name
 
 
 def make_figure(name: str, table: str, pdf: str, png: str, target_loss: float | None = None) -> None:
