@@ -25,6 +25,7 @@ RULE_TEMPLATES = {
     "summary": [L.SUMMARY_PARQUET, L.SUMMARY_MD, L.SUMMARY_HTML, L.SUMMARY_LOG],
     "record_config": [L.CONFIG_YAML, L.CONFIG_HTML, L.CONFIG_LOG],
     "figure": [L.FIGURE_PDF, L.FIGURE_PNG, L.FIGURE_LOG],
+    "task_figure": [L.FIGURE_PDF, L.FIGURE_PNG, L.FIGURE_LOG],
     "scaling_figure": [L.SCALING_PDF, L.SCALING_PNG, L.SCALING_LOG],
     "survival": [L.SURVIVAL, L.COMPARISONS, L.SURVIVAL_LOG],
     "survival_figure": [L.SURVIVAL_PDF, L.SURVIVAL_PNG, L.SURVIVAL_FIG_LOG],
@@ -172,7 +173,7 @@ def test_adding_a_figure_is_one_entry_and_one_function(smoke_run, monkeypatch, t
 
     monkeypatch.setitem(
         L.FIGURES,
-        "fig9",
+        "fig10",
         L.Figure("parity", "Final accuracy of every strategy, by width.", "final_accuracy", dict(step=None)),
     )
 
@@ -185,13 +186,13 @@ def test_adding_a_figure_is_one_entry_and_one_function(smoke_run, monkeypatch, t
 
     monkeypatch.setitem(figures.DRAWINGS, "final_accuracy", final_accuracy)
     cfg = C.validate_config(yaml.safe_load(SMOKE.read_text()))
-    assert "fig9" in L.figure_names(cfg)
-    assert L.FIGURE_PDF.format(fig="fig9") in L.all_targets(cfg)
+    assert "fig10" in L.figure_names(cfg)
+    assert L.FIGURE_PDF.format(fig="fig10") in L.all_targets(cfg)
     res = smoke_run / "results"
     selected = json.loads((res / "parity/teacher/selected.json").read_text())
     selection = json.loads((res / "parity/teacher/transition.json").read_text())
-    pdf, png = tmp_path / "fig9.pdf", tmp_path / "fig9.png"
+    pdf, png = tmp_path / "fig10.pdf", tmp_path / "fig10.png"
     figures.make_figure(
-        "fig9", res / "curves.parquet", res / "probe.parquet", cfg, selected, str(pdf), str(png), selection
+        "fig10", res / "curves.parquet", res / "probe.parquet", cfg, selected, str(pdf), str(png), selection
     )
     assert pdf.read_bytes()[:5] == b"%PDF-" and png.stat().st_size > 1000

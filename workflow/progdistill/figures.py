@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import textwrap
 
 import matplotlib
 
@@ -21,6 +22,8 @@ from .config import step_label  # noqa: E402
 from .io import atomic_path  # noqa: E402
 from .metrics import best_lr, steps_to_accuracy  # noqa: E402, F401 - re-exported
 from .noise import chance_level, draw_noise_floor, mark_chance, noise_floor  # noqa: E402
+from .task_figure import draw_task  # noqa: E402
+from .tasks import make_task  # noqa: E402
 from .transition import feature_curves  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -445,6 +448,25 @@ def make_figure(
     spec = L.FIGURES[name]
     fig = DRAWINGS[spec.draw](curves, probe, cfg, exp, selected, **spec.options)
     fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
+    save_figure(fig, pdf, png)
+
+
+@drawing("task")
+def task(curves, probe, cfg, exp, selected):
+    """fig9 / task_parity: the experiment's task itself (task_figure.draw_task); reads no table."""
+    return draw_task(make_task(cfg["experiments"][exp]["task"]))
+
+
+def make_task_figure(name: str, cfg: dict, pdf: str, png: str) -> None:
+    """Draw one figure of the registry that needs only the configuration's task (Figure.needs == "task"):
+    the experiment that config key figures.<family> names, nothing trained."""
+    spec = L.FIGURES[name]
+    exp = cfg["figures"][spec.family]
+    fig = DRAWINGS[spec.draw](None, None, cfg, exp, None, **spec.options)
+    # Wrapped by hand to the figure's width (~14 characters per inch at this size): matplotlib's wrap=True
+    # leaves a tight bounding box with blank space.
+    title = textwrap.fill(f"{name} ({exp}): {spec.caption}", int(fig.get_figwidth() * 14))
+    fig.suptitle(title, fontsize="small", y=1.02)
     save_figure(fig, pdf, png)
 
 

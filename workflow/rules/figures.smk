@@ -45,3 +45,29 @@ rule scaling_figure:
         ENV
     script:
         "../scripts/scaling_figure.py"
+
+
+rule task_figure:
+    """A figure of the experiment's task alone (layout.FIGURES entries with needs="task": fig9's tree,
+    task_parity's support); `snakemake results/figures/fig9.pdf` trains nothing."""
+    output:
+        pdf=L.FIGURE_PDF,
+        png=report(
+            L.FIGURE_PNG,
+            caption="../report/task.rst",
+            category=figure_experiment,
+            labels={"figure": "{fig}"},
+        ),
+    log:
+        L.FIGURE_LOG,
+    wildcard_constraints:
+        fig=L.figure_pattern("parity", "hierarchical", needs="task"),
+    conda:
+        ENV
+    params:
+        caption=lambda wc: L.FIGURES[wc.fig].caption,
+        experiment=figure_experiment,
+        # The figure depends on the task only: a changed task redraws it (no input to go stale).
+        task=lambda wc: pdc.digest(EXPS[figure_experiment(wc)]["task"]),
+    script:
+        "../scripts/task_figure.py"
