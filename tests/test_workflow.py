@@ -18,6 +18,7 @@ PAPER = ROOT / "workflow/configs/paper.yaml"
 PARITY_FIGS = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
 HIER_FIGS = ["fig3b", "fig5", "fig7a", "fig7b", "fig7c", "fig7d", "fig7e", "fig8"]
 FIGS = PARITY_FIGS + HIER_FIGS
+TASK_FIGS = ["fig9", "task_parity"]  # drawn from the task alone (rule task_figure)
 
 
 def snakemake(*args, cwd, check=True):
@@ -28,7 +29,7 @@ def snakemake(*args, cwd, check=True):
 def test_every_figure_exists_and_is_a_valid_image(smoke_run):
     import matplotlib.image as mpimg
 
-    for fig in FIGS:
+    for fig in FIGS + TASK_FIGS:
         png = smoke_run / "results/figures" / f"{fig}.png"
         pdf = smoke_run / "results/figures" / f"{fig}.pdf"
         img = mpimg.imread(png)
@@ -165,7 +166,7 @@ def test_paper_configuration_dry_run(tmp_path, preset):
     assert "probe" not in counts
     # parity: 10 strategies x 2 widths; hierarchical: 6 listed + 15 pairs x 2 temperatures, x 2 widths
     assert counts["students"] == 10 * 2 + (6 + 30) * 2
-    assert counts["figure"] == len(FIGS)
+    assert counts["figure"] == len(FIGS) and counts["task_figure"] == len(TASK_FIGS)
     assert counts["aggregate"] == 1 and counts["select_teacher"] == 2
 
 
@@ -306,7 +307,7 @@ def test_report_is_self_contained_and_renders_offline(smoke_run):
         snakemake(*args, cwd=smoke_run)
     html = (smoke_run / "report.html").read_text()
     assert not re.search(r"<(script|img|link|iframe)[^>]+(src|href)=[\"']?https?://", html)
-    for fig in [*FIGS, "scaling_parity"]:
+    for fig in [*FIGS, *TASK_FIGS, "scaling_parity"]:
         assert f"{fig}.png" in html, fig
     assert "summary.html" in html and "transition.json" in html
     assert "config.html" in html  # the configuration

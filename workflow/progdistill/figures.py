@@ -6,6 +6,7 @@ from a ``FigureData`` and the registry entry's options."""
 from __future__ import annotations
 
 import logging
+import textwrap
 from dataclasses import dataclass
 
 import matplotlib
@@ -23,6 +24,7 @@ from .io import atomic_path  # noqa: E402
 from .metrics import best_lr, steps_to_accuracy  # noqa: E402
 from .noise import draw_noise_floor, mark_chance, noise_floor  # noqa: E402
 from .strategies import step_label  # noqa: E402
+from .task_figure import draw_task  # noqa: E402
 from .transition import feature_curves  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -35,12 +37,12 @@ class FigureData:
     """What a drawing function draws from: ``curves``, every run at its strategy's best LR; ``probe``, the
     probe table; ``experiment``, the study model's experiment; ``teacher``, the select_teacher rule's choice
     (selected.json: teacher id, lr, seed); ``selection``, the select_checkpoints output (transition.json) or
-    None."""
+    None. A figure of the task alone (layout.Figure.needs == "task") gets the experiment only."""
 
-    curves: pd.DataFrame
-    probe: pd.DataFrame
+    curves: pd.DataFrame | None
+    probe: pd.DataFrame | None
     experiment: Experiment
-    teacher: dict
+    teacher: dict | None = None
     selection: dict | None = None
 
     @property
@@ -423,4 +425,23 @@ def make_figure(
     spec = L.FIGURES[name]
     fig = DRAWINGS[spec.draw](figure_data(curves_path, probe_path, cfg, teacher, selection), **spec.options)
     fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
+    save_figure(fig, pdf, png)
+
+
+@drawing("task")
+def task(data: FigureData):
+    """fig9 / task_parity: the experiment's task itself (task_figure.draw_task); reads no table."""
+    return draw_task(data.experiment.task)
+
+
+def make_task_figure(name: str, cfg: dict | Study, pdf: str, png: str) -> None:
+    """Draw one figure of the registry that needs only the configuration's task (Figure.needs == "task"):
+    the experiment that config key figures.<family> names, nothing trained."""
+    spec = L.FIGURES[name]
+    exp = as_study(cfg).figure_experiment(spec.family)
+    fig = DRAWINGS[spec.draw](FigureData(None, None, exp), **spec.options)
+    # Wrapped by hand to the figure's width (~14 characters per inch at this size): matplotlib's wrap=True
+    # leaves a tight bounding box with blank space.
+    title = textwrap.fill(f"{name} ({exp.name}): {spec.caption}", int(fig.get_figwidth() * 14))
+    fig.suptitle(title, fontsize="small", y=1.02)
     save_figure(fig, pdf, png)

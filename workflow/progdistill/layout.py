@@ -173,12 +173,15 @@ def all_targets(study) -> list[str]:
 class Figure:
     """One figure: ``family`` is the config key ``figures.<family>`` naming the experiment drawn (parity,
     hierarchical) or ``theory``; ``draw`` names the drawing function (registered with
-    ``figures.drawing`` or in ``theory.figures.DRAWINGS``), called with ``options`` as keywords."""
+    ``figures.drawing`` or in ``theory.figures.DRAWINGS``), called with ``options`` as keywords.
+    ``needs``: what it is drawn from, "tables" (the aggregated tables: rule figure, or theory_figure) or
+    "task" (the experiment's task alone: rule task_figure, which trains nothing)."""
 
     family: str
     caption: str
     draw: str
     options: dict = field(default_factory=dict)
+    needs: str = "tables"
 
 
 FIGURES: dict[str, Figure] = {
@@ -273,6 +276,20 @@ FIGURES: dict[str, Figure] = {
     "fig8": Figure(
         "hierarchical", "Per-node feature correlations through training, by tree level.", "node_features"
     ),
+    "fig9": Figure(
+        "hierarchical",
+        "The hierarchical task: each node's level and the coordinates whose parity it reads, the branch "
+        "each parity outcome takes (left +1, right -1), each leaf's class; below, which node reads each "
+        "coordinate.",
+        "task",
+        needs="task",
+    ),
+    "task_parity": Figure(
+        "parity",
+        "The sparse parity task: its support among the n coordinates and its label rule.",
+        "task",
+        needs="task",
+    ),
     "theory_corr": Figure(
         "theory",
         "Teacher after stage 1 of Algorithm 1: lemma B.5's correlations, measured vs predicted.",
@@ -290,6 +307,7 @@ def figures_of(family: str) -> list[str]:
     return [name for name, fig in FIGURES.items() if fig.family == family]
 
 
-def figure_pattern(*families: str) -> str:
-    """A wildcard constraint matching exactly the registered figures of these families."""
-    return "|".join(name for f in families for name in figures_of(f))
+def figure_pattern(*families: str, needs: str = "tables") -> str:
+    """A wildcard constraint matching exactly the registered figures of these families drawn from
+    ``needs`` (Figure.needs): one rule per kind of input, so no two rules match one figure."""
+    return "|".join(name for f in families for name in figures_of(f) if FIGURES[name].needs == needs)

@@ -47,3 +47,31 @@ rule scaling_figure:
         ENV
     script:
         "../scripts/scaling_figure.py"
+
+
+rule task_figure:
+    """A figure of the experiment's task alone (layout.FIGURES entries with needs="task": fig9's tree,
+    task_parity's support); `snakemake results/figures/fig9.pdf` trains nothing."""
+    output:
+        pdf=layout.FIGURE_PDF,
+        png=report(
+            layout.FIGURE_PNG,
+            caption="../report/task.rst",
+            category=figure_experiment,
+            labels={"figure": "{fig}"},
+        ),
+    log:
+        layout.FIGURE_LOG,
+    wildcard_constraints:
+        fig=layout.figure_pattern("parity", "hierarchical", needs="task"),
+    conda:
+        ENV
+    params:
+        caption=lambda wc: layout.FIGURES[wc.fig].caption,
+        experiment=figure_experiment,
+        # The figure depends on the task only: a changed task redraws it (no input to go stale).
+        task=lambda wc: pdconfig.digest(
+            STUDY.experiment(figure_experiment(wc)).config["task"]
+        ),
+    script:
+        "../scripts/task_figure.py"
