@@ -59,7 +59,8 @@ CASES = [
     (
         "unknown_kind",
         lambda c: _strat(0)(c).update(kind="magic"),
-        "kind = 'magic' is invalid: 'magic' is not one of ['ce', 'oneshot', 'progressive', 'pshot']",
+        "kind = 'magic' is invalid: 'magic' is not one of "
+        "['ce', 'oneshot', 'progressive', 'pshot', 'paced', 'extraction']",
     ),
     ("duplicate_names", lambda c: _strat(1)(c).update(name="ce"), "duplicate strategy names ['ce']"),
     (

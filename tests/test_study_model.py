@@ -30,7 +30,7 @@ class Halfway(S.Strategy):
     baseline; drawn with the main strategies."""
 
     kind: ClassVar[str] = "halfway"
-    figure_group: ClassVar[str | None] = "main"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"main"})
 
     share: float = 0.5
 

@@ -16,7 +16,9 @@ BIN = Path(sys.executable).parent
 SMOKE = ROOT / "workflow/configs/smoke.yaml"
 PAPER = ROOT / "workflow/configs/paper.yaml"
 PARITY_FIGS = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
+PARITY_FIGS += ["curricula_parity", "pace_parity"]
 HIER_FIGS = ["fig3b", "fig5", "fig7a", "fig7b", "fig7c", "fig7d", "fig7e", "fig8"]
+HIER_FIGS += ["curricula_hierarchical", "pace_hierarchical"]
 FIGS = PARITY_FIGS + HIER_FIGS
 TASK_FIGS = ["fig9", "task_parity"]  # drawn from the task alone (rule task_figure)
 
@@ -70,6 +72,8 @@ def test_curves_schema(smoke_run):
         "2shot_2k",
         "2shot_2k_lowT",
         "2shot_transition",
+        "paced",
+        "extraction",
     }
     # CE also runs at the scaling sweep's widths.
     assert set(students.width) == {4, 8, 16, 32} and set(students.seed) == {0, 1}
@@ -133,10 +137,15 @@ def test_rerun_does_nothing(smoke_run):
 
 @pytest.mark.slow
 def test_single_figure_target_reruns_only_that_figure(smoke_run):
-    (smoke_run / "results/figures/fig2b.pdf").unlink()
+    pdf = smoke_run / "results/figures/fig2b.pdf"
+    kept = pdf.read_bytes()
+    pdf.unlink()
     # The target goes before --configfile, which takes every following word as a config file.
     target = "results/figures/fig2b.pdf"
-    out = snakemake(target, "-n", "--cores", "2", "--configfile", str(SMOKE), cwd=smoke_run)
+    try:
+        out = snakemake(target, "-n", "--cores", "2", "--configfile", str(SMOKE), cwd=smoke_run)
+    finally:
+        pdf.write_bytes(kept)  # the session's smoke run stays whole for the tests after this one
     text = out.stdout + out.stderr
     assert "figure" in text and "students" not in text and "teacher " not in text
 
@@ -166,7 +175,9 @@ def test_paper_configuration_dry_run(tmp_path, preset):
     assert "probe" not in counts
     # parity: 10 strategies x 2 widths; hierarchical: 6 listed + 15 pairs x 2 temperatures, x 2 widths
     assert counts["students"] == 10 * 2 + (6 + 30) * 2
-    assert counts["figure"] == len(FIGS) and counts["task_figure"] == len(TASK_FIGS)
+    # The paper's grids have no paced or extraction strategy: their figures are not drawn.
+    paper_figs = [f for f in FIGS if not f.startswith(("curricula_", "pace_"))]
+    assert counts["figure"] == len(paper_figs) and counts["task_figure"] == len(TASK_FIGS)
     assert counts["aggregate"] == 1 and counts["select_teacher"] == 2
 
 
@@ -351,14 +362,14 @@ def _plan_after_edit(smoke_run, tmp_path, edit):
 @pytest.mark.parametrize(
     "change,new_students,new_logits",
     [
-        ("width", 6, 0),  # the parity experiment's 6 strategies at a new width; its logits serve it
+        ("width", 8, 0),  # the parity experiment's 8 strategies at a new width; its logits serve it
         # A strategy naming a selected checkpoint, at both widths; the teacher-logit files stay as they are
         # (its students compute the blocks the files lack), so no existing student reruns.
         ("strategy", 2, 0),
-        # A seed: every parity cell's job trains all LR x seed runs together, so each reruns (6 strategies
+        # A seed: every parity cell's job trains all LR x seed runs together, so each reruns (8 strategies
         # x 2 widths + CE at the 2 scaling widths); nothing of the hierarchical experiment does. The new
         # seed's stream gets its logits file; the other seeds' files stay.
-        ("seed", 14, 1),
+        ("seed", 18, 1),
     ],
 )
 def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, new_students, new_logits):
@@ -441,3 +452,38 @@ def test_an_unselected_teacher_reruns_no_student(smoke_run, tmp_path):
     assert {"teacher", "select_teacher", "aggregate"} <= ran, text[-3000:]
     assert not ran & {"probe", "select_checkpoints", "students"}, (ran, text[-3000:])
     assert json.loads((wd / "results/parity/teacher/selected.json").read_text())["lr"] == 0.05
+
+
+@pytest.mark.slow
+def test_paced_runs_switches_and_extraction_rows(smoke_run):
+    """switches.parquet holds every move of the smoke run's paced runs, and their curves follow it; an
+    extraction run's rows name the final teacher throughout (its hidden layer, then its outputs)."""
+    res = smoke_run / "results"
+    sw = pd.read_parquet(res / "switches.parquet")
+    assert list(sw.columns) == [
+        "experiment",
+        "strategy",
+        "width",
+        "lr",
+        "seed",
+        "step",
+        "from_checkpoint",
+        "to_checkpoint",
+        "gap",
+        "reason",
+    ]
+    assert set(sw.strategy) == {"paced", "paced_lowT"} and set(sw.reason) <= {"caught up", "cap"}
+    curves = pd.read_parquet(res / "curves.parquet")
+    for (exp, strategy, width, lr, seed), g in curves[curves.strategy.str.startswith("paced")].groupby(
+        ["experiment", "strategy", "width", "lr", "seed"]
+    ):
+        moves = sw[(sw.experiment == exp) & (sw.strategy == strategy) & (sw.width == width)]
+        moves = moves[(moves.lr == lr) & (moves.seed == seed)].sort_values("step")
+        g = g.sort_values("step")
+        # The checkpoint each evaluation row names changes exactly after the steps the run moved at.
+        changed = g.step[g.teacher_checkpoint.ne(g.teacher_checkpoint.shift())].iloc[1:] - 500
+        assert list(changed) == list(moves.step)
+        assert list(moves.to_checkpoint) == sorted(moves.to_checkpoint)  # only ever forward
+        assert (moves.to_checkpoint > moves.from_checkpoint).all()
+    ext = curves[curves.strategy.str.startswith("extraction")]
+    assert not ext.empty and set(ext.teacher_checkpoint) == {6000}

@@ -7,6 +7,10 @@ Every backend implements ``run_steps(params, X, Q, lr)`` and updates ``params`` 
 The loss of Eq. (1), alpha * CE(s, y) + (1 - alpha) * CE(softmax(s), softmax(f_T / tau)), has gradient
 softmax(s) - Q with respect to the student logits s, so one soft target covers CE, distillation and mixes.
 Callers never see which backend runs; a compiled kernel replaces the torch loop without touching them.
+
+``run_hidden_steps(params, X, Z, lr, scale)`` is the first phase of curriculum extraction: K steps of the
+squared loss scale / 2 * ||relu(W1 x + b1) - Z[t]||^2 between the hidden layer and a target Z (R, K, m)
+float32; only W1 and b1 learn, d = scale * (relu(pre) - Z[t]) * (pre > 0), W1 -= lr d x^T, b1 -= lr d.
 """
 
 from __future__ import annotations
@@ -54,6 +58,28 @@ class TorchBackend:
                 b2.add_(g * neg_lr_col)
                 W1t.baddbmm_((x * neg_lr_col)[:, :, None], dh[:, None, :])
                 b1.add_(dh * neg_lr_col)
+
+    def run_hidden_steps(
+        self, params: MLPParams, X: torch.Tensor, Z: torch.Tensor, lr: torch.Tensor, scale: float
+    ) -> None:
+        W1t, b1 = params.W1t, params.b1
+        dev = W1t.device
+        Xf = X.to(device=dev, dtype=W1t.dtype)
+        Z = Z.to(device=dev, dtype=W1t.dtype)
+        neg_lr = -lr.to(device=dev, dtype=W1t.dtype)
+        per_step = neg_lr.dim() == 2
+        if per_step and tuple(neg_lr.shape) != (X.shape[0], X.shape[1]):
+            raise ValueError(f"torch backend: lr must have shape (R,) or (R, K), got {tuple(lr.shape)}")
+        neg_lr_col = neg_lr[:, None]
+        with torch.no_grad():
+            for t in range(Xf.shape[1]):
+                if per_step:
+                    neg_lr_col = neg_lr[:, t, None]
+                x = Xf[:, t]
+                pre = torch.baddbmm(b1[:, None, :], x[:, None, :], W1t)[:, 0]  # (R, m)
+                d = (scale * (torch.relu(pre) - Z[:, t])) * (pre > 0)
+                b1.add_(d * neg_lr_col)
+                W1t.baddbmm_((x * neg_lr_col)[:, :, None], d[:, None, :])
 
 
 _BACKENDS: dict[str, type] = {"torch": TorchBackend}

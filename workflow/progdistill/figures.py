@@ -37,13 +37,15 @@ class FigureData:
     """What a drawing function draws from: ``curves``, every run at its strategy's best LR; ``probe``, the
     probe table; ``experiment``, the study model's experiment; ``teacher``, the select_teacher rule's choice
     (selected.json: teacher id, lr, seed); ``selection``, the select_checkpoints output (transition.json) or
-    None. A figure of the task alone (layout.Figure.needs == "task") gets the experiment only."""
+    None; ``switches``, the paced runs' moves (switches.parquet). A figure of the task alone
+    (layout.Figure.needs == "task") gets the experiment only."""
 
     curves: pd.DataFrame | None
     probe: pd.DataFrame | None
     experiment: Experiment
     teacher: dict | None = None
     selection: dict | None = None
+    switches: pd.DataFrame | None = None
 
     @property
     def chance(self) -> float:
@@ -400,13 +402,18 @@ def _scaling_points(ax, pts: pd.DataFrame, label: str, color, marker) -> None:
 
 
 def figure_data(
-    curves_path: str, probe_path: str, cfg: dict | Study, teacher: dict, selection: dict | None = None
+    curves_path: str,
+    probe_path: str,
+    cfg: dict | Study,
+    teacher: dict,
+    selection: dict | None = None,
+    switches_path: str | None = None,
 ) -> FigureData:
     """The tables a figure of ``teacher["experiment"]`` draws from (each strategy at its best LR)."""
     exp = as_study(cfg).experiment(teacher["experiment"])
-    return FigureData(
-        best_lr(pd.read_parquet(curves_path)), pd.read_parquet(probe_path), exp, teacher, selection
-    )
+    switches = pd.read_parquet(switches_path) if switches_path else None
+    curves, probe = best_lr(pd.read_parquet(curves_path)), pd.read_parquet(probe_path)
+    return FigureData(curves, probe, exp, teacher, selection, switches)
 
 
 def make_figure(
@@ -418,14 +425,104 @@ def make_figure(
     pdf: str,
     png: str,
     selection: dict | None = None,
+    switches_path: str | None = None,
 ) -> None:
     """Draw one figure of the registry (layout.FIGURES) for the experiment of ``teacher`` (the
-    select_teacher rule's choice); ``selection`` (select_checkpoints output) is drawn on fig2a / fig7a."""
+    select_teacher rule's choice); ``selection`` (select_checkpoints output) is drawn on fig2a / fig7a,
+    ``switches_path`` (switches.parquet) on the paced runs' figures."""
     sns.set_theme(style="whitegrid", context="paper")
     spec = L.FIGURES[name]
-    fig = DRAWINGS[spec.draw](figure_data(curves_path, probe_path, cfg, teacher, selection), **spec.options)
+    data = figure_data(curves_path, probe_path, cfg, teacher, selection, switches_path)
+    fig = DRAWINGS[spec.draw](data, **spec.options)
     fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
     save_figure(fig, pdf, png)
+
+
+def _tau_columns(strategies) -> list[str]:
+    """The temperature classes present: "1" and, when some strategy is below 1, "low"."""
+    return ["1"] + (["low"] if any(st.temperature < 1 for st in strategies) else [])
+
+
+@drawing("curricula")
+def curricula(data: FigureData):
+    """The "curricula" figure group (CE, one-shot, progressive, paced, extraction) at both student widths
+    (rows) and at tau = 1 and the low temperature (columns), each strategy in one colour throughout."""
+    exp = data.experiment
+    group = exp.in_figure_group("curricula")
+    widths = sorted({exp.students.smallest, exp.students.largest})
+    taus = _tau_columns(group)
+    low = min(st.temperature for st in group)
+    colors = dict(zip([st.name for st in group], sns.color_palette("tab10", len(group)), strict=True))
+    size = (5.5 * len(taus), 4 * len(widths))
+    fig, axes = plt.subplots(len(widths), len(taus), figsize=size, squeeze=False)
+    for row, w in zip(axes, widths, strict=True):
+        for ax, tau in zip(row, taus, strict=True):
+            chosen = [st for st in group if TAUS[tau](st.temperature, low)]
+            df = data.students(w, chosen)
+            order = [st.name for st in chosen if st.name in set(df.strategy)]
+            title = f"width {w}, tau = {low if tau == 'low' else 1:g}"
+            _lines(ax, df, "strategy", order, palette=colors, title=title, chance=data.chance)
+    fig.tight_layout()
+    return fig
+
+
+def pace_line(moves: pd.DataFrame, first: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """A paced run's checkpoint against its steps as a step function's corners: it starts on ``first``
+    and moves to ``to_checkpoint`` at each ``step`` of ``moves`` (switches.parquet rows), until ``budget``."""
+    moves = moves.sort_values("step")
+    x = np.r_[0, moves.step.to_numpy(), budget]
+    y = np.r_[first, moves.to_checkpoint.to_numpy()]
+    return x, np.r_[y, y[-1]]
+
+
+@drawing("pace")
+def pace(data: FigureData):
+    """Per student width: the teacher checkpoint each paced run (at its best LR) learns from against its
+    steps (a step at each move; x: moved on at the cap; dot: where the run first reached 95% held-out
+    accuracy), beside the teacher's own pace (progressive distillation: checkpoint = step); right, the
+    teacher's held-out accuracy against its checkpoint, on the same axis."""
+    exp = data.experiment
+    paced = exp.in_figure_group("pace")
+    widths = sorted({exp.students.smallest, exp.students.largest})
+    final = exp.teacher.steps
+    fig, axes = plt.subplots(
+        1,
+        len(widths) + 1,
+        figsize=(5 * len(widths) + 2.5, 4.5),
+        sharey=True,
+        gridspec_kw={"width_ratios": [4] * len(widths) + [1.5]},
+    )
+    colors = dict(zip([st.name for st in paced], sns.color_palette("tab10", len(paced)), strict=True))
+    sw = data.switches
+    sw = sw[sw.experiment == exp.name]
+    for ax, w in zip(axes[:-1], widths, strict=True):
+        runs = data.students(w, paced)
+        for (name, lr, seed), g in runs.groupby(["strategy", "lr", "seed"], sort=True):
+            moves = sw[(sw.strategy == name) & (sw.width == w) & (sw.lr == lr) & (sw.seed == seed)]
+            first = exp.strategy(name).curriculum(exp)[0]
+            x, y = pace_line(moves, first, int(g.step.max()))
+            ax.step(x, y, where="post", color=colors[name], alpha=0.6, linewidth=1)
+            cap = moves[moves.reason == "cap"]
+            ax.plot(cap.step, cap.to_checkpoint, "x", color=colors[name], markersize=4, linestyle="none")
+            hit = g[g.accuracy >= 0.95].step.min()
+            if hit == hit:  # NaN: never reached 95%
+                ax.plot([hit], [y[np.searchsorted(x, hit, side="right") - 1]], "o", color=colors[name], ms=4)
+        xs = np.array([0, exp.students.steps])
+        ax.plot(xs, np.minimum(xs, final), color="black", linestyle=":", label="teacher's pace (progressive)")
+        for name, c in colors.items():
+            ax.plot([], [], color=c, label=f"{name} (tau {exp.strategy(name).temperature:g})")
+        ax.set_title(f"paced runs, student width {w}")
+        ax.set_xlabel("student training steps")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+        ax.legend(fontsize="x-small", loc="lower right")
+    axes[0].set_ylabel("teacher checkpoint learnt from (steps)")
+    axes[0].yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+    t = data.teacher_curve()
+    axes[-1].plot(t.accuracy, t.step, color="black")
+    axes[-1].set_xlabel("teacher held-out\naccuracy")
+    axes[-1].set_title("teacher")
+    fig.tight_layout()
+    return fig
 
 
 @drawing("task")

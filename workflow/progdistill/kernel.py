@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("csrc") / "sgd.c"
 FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp")
 # precision -> (dtype, ABI version of sgd.c's PD_ABI, flags)
-PRECISIONS = {"float32": (torch.float32, 3, ()), "float64": (torch.float64, 4, ("-DPD_DOUBLE",))}
+PRECISIONS = {"float32": (torch.float32, 5, ()), "float64": (torch.float64, 6, ("-DPD_DOUBLE",))}
 
 _lock = threading.Lock()
 _libs: dict[tuple[str, str], ctypes.CDLL] = {}
@@ -138,6 +138,9 @@ def load(path: Path, precision: str = "float32") -> ctypes.CDLL:
     p, i64 = ctypes.c_void_p, ctypes.c_int64
     lib.progdistill_sgd.argtypes = [p, p, p, p, p, p, p, i64, i64, i64, i64, i64, ctypes.c_int]
     lib.progdistill_sgd.restype = ctypes.c_int
+    real = ctypes.c_double if precision == "float64" else ctypes.c_float
+    lib.progdistill_sgd_hidden.argtypes = [p, p, p, p, p, real, i64, i64, i64, i64, ctypes.c_int]
+    lib.progdistill_sgd_hidden.restype = ctypes.c_int
     return lib
 
 
@@ -242,6 +245,58 @@ class CompiledBackend:
             n,
             m,
             C,
+            max(1, torch.get_num_threads()),
+        )
+        if err:
+            raise MemoryError("compiled backend: could not allocate scratch memory")
+        with torch.no_grad():
+            for t, w in zip(orig, work, strict=True):
+                if w.data_ptr() != t.data_ptr():
+                    t.copy_(w)
+
+    def run_hidden_steps(
+        self, params: MLPParams, X: torch.Tensor, Z: torch.Tensor, lr: torch.Tensor, scale: float
+    ) -> None:
+        """Curriculum extraction's first phase (engine.TorchBackend.run_hidden_steps), csrc's
+        progdistill_sgd_hidden: W1t and b1 learn, W2 and b2 are not touched."""
+        W1t, b1 = params.W1t, params.b1
+        if W1t.dim() != 3:
+            raise ValueError(f"compiled backend: W1t must be 3-d, got {W1t.dim()}-d")
+        R, n, m = W1t.shape
+        if not isinstance(X, torch.Tensor) or X.dim() != 3:
+            raise ValueError(f"compiled backend: X must be an (R, K, n) int8 tensor, got {X!r:.80}")
+        K = X.shape[1]
+        dt = self._dtype
+        _check(W1t, "params.W1t", dt, (R, n, m))
+        _check(b1, "params.b1", dt, (R, m))
+        _check(X, "X", torch.int8, (R, K, n))
+        if not isinstance(Z, torch.Tensor) or not Z.is_floating_point():
+            raise TypeError("compiled backend: Z must be a floating-point tensor")
+        _check(Z, "Z", Z.dtype, (R, K, m))
+        lr = torch.as_tensor(lr)
+        if not lr.is_floating_point():
+            raise TypeError(f"compiled backend: lr must be floating point, got {lr.dtype}")
+        if lr.dim() == 1:
+            _check(lr, "lr", lr.dtype, (R,))
+            lr = lr[:, None].expand(R, K)
+        _check(lr, "lr", lr.dtype, (R, K))
+        if R == 0 or K == 0:
+            return
+        orig = (W1t, b1)
+        work = [t.detach().contiguous() for t in orig]
+        Xc, Zc = X.contiguous(), Z.detach().to(dt).contiguous()
+        lrc = lr.detach().to(dt).contiguous()
+        err = self._lib.progdistill_sgd_hidden(
+            work[0].data_ptr(),
+            work[1].data_ptr(),
+            Xc.data_ptr(),
+            Zc.data_ptr(),
+            lrc.data_ptr(),
+            float(scale),
+            R,
+            K,
+            n,
+            m,
             max(1, torch.get_num_threads()),
         )
         if err:

@@ -48,6 +48,7 @@ TEACHER_LOGITS_LOG = f"{LOGS}/{{exp}}/teacher_logits/seed{{seed}}.log"
 
 CURVES = f"{RES}/curves.parquet"
 PROBES = f"{RES}/probe.parquet"
+SWITCHES = f"{RES}/switches.parquet"  # when each paced run moved to its next teacher checkpoint
 AGGREGATE_LOG = f"{LOGS}/aggregate.log"
 SUMMARY_PARQUET = f"{RES}/summary.parquet"
 SUMMARY_MD = f"{RES}/summary.md"
@@ -144,7 +145,9 @@ def figure_names(study) -> list[str]:
             if study.theory is not None:
                 names.append(name)
         elif study.figures[fig.family] in study.experiments:
-            names.append(name)
+            exp = study.experiments[study.figures[fig.family]]
+            if not fig.requires or any(exp.in_figure_group(g) for g in fig.requires):
+                names.append(name)
     return names
 
 
@@ -175,13 +178,16 @@ class Figure:
     hierarchical) or ``theory``; ``draw`` names the drawing function (registered with
     ``figures.drawing`` or in ``theory.figures.DRAWINGS``), called with ``options`` as keywords.
     ``needs``: what it is drawn from, "tables" (the aggregated tables: rule figure, or theory_figure) or
-    "task" (the experiment's task alone: rule task_figure, which trains nothing)."""
+    "task" (the experiment's task alone: rule task_figure, which trains nothing). ``requires``: figure
+    groups (strategies.Strategy.figure_groups) of which the experiment must have a strategy for the figure
+    to be drawn (empty: always)."""
 
     family: str
     caption: str
     draw: str
     options: dict = field(default_factory=dict)
     needs: str = "tables"
+    requires: tuple[str, ...] = ()
 
 
 FIGURES: dict[str, Figure] = {
@@ -289,6 +295,34 @@ FIGURES: dict[str, Figure] = {
         "The sparse parity task: its support among the n coordinates and its label rule.",
         "task",
         needs="task",
+    ),
+    "curricula_parity": Figure(
+        "parity",
+        "Curricula: CE, one-shot and progressive distillation beside student-paced progressive "
+        "distillation and curriculum extraction, by width and temperature.",
+        "curricula",
+        requires=("pace", "extracted"),
+    ),
+    "pace_parity": Figure(
+        "parity",
+        "Paced runs: the teacher checkpoint each run learns from against its steps, beside the teacher's "
+        "own pace and accuracy.",
+        "pace",
+        requires=("pace",),
+    ),
+    "curricula_hierarchical": Figure(
+        "hierarchical",
+        "Hierarchical data, curricula: CE, one-shot and progressive distillation beside student-paced "
+        "progressive distillation and curriculum extraction, by width and temperature.",
+        "curricula",
+        requires=("pace", "extracted"),
+    ),
+    "pace_hierarchical": Figure(
+        "hierarchical",
+        "Hierarchical data, paced runs: the teacher checkpoint each run learns from against its steps, "
+        "beside the teacher's own pace and accuracy.",
+        "pace",
+        requires=("pace",),
     ),
     "theory_corr": Figure(
         "theory",

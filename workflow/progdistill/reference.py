@@ -68,3 +68,19 @@ def train_reference(
         if sched is not None:
             sched.step()
     return model
+
+
+def train_hidden_reference(model: MLP, xs, zs, lr: float, scale: float, lr_lambda=None) -> MLP:
+    """Curriculum extraction's first phase, online SGD with batch size 1 on the first layer only: the loss
+    scale / 2 * ||relu(fc1(x)) - z||^2, xs (K, n) float, zs (K, width)."""
+    opt = torch.optim.SGD(model.fc1.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda) if lr_lambda is not None else None
+    for t in range(len(xs)):
+        opt.zero_grad()
+        h = torch.relu(model.fc1(xs[t : t + 1]))
+        loss = 0.5 * scale * ((h - zs[t : t + 1]) ** 2).sum()
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+    return model

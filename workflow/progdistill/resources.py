@@ -183,9 +183,8 @@ def students_compute_s(
     side = side or ("gpu" if uses_gpu(study) else "cpu")
     s = exp.students
     steps, runs = s.steps, s.runs
-    # Teacher targets, one per data stream (seed), unless the teacher_logits stage computed them.
-    inline = study.computes_logits_inline(strategy)
-    targets = steps * len(s.seeds) * exp.teacher.width if inline else 0.0  # samples x width
+    # Teacher targets the job computes itself (the strategy says how many: progdistill.strategies).
+    targets = strategy.own_teacher_samples(exp, study.reads_logit_stage(strategy)) * exp.teacher.width
     if side == "gpu":
         model = model or CostModel.load(study)
         evals = _eval_samples(exp, steps, runs) * width

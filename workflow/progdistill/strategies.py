@@ -8,8 +8,12 @@ the study needs to know about the kind, so no other module dispatches on a kind 
 - ``named_checkpoints`` / ``resolved_checkpoints``: the checkpoints it names, symbolic ones (``transition``,
   ``level1``, ...) resolved by the automatic selection;
 - ``problems``: the checks of its keys a schema cannot state (a step the teacher never saves, ...);
-- ``figure_group``: which paper figures draw it (``"main"``: CE / one-shot / progressive, figures 1b, 4, 5;
-  ``"p-shot"``: the p-shot panels, figures 2c-d, 6, 7); ``in_scaling_figure``: drawn beside CE's width sweep;
+- ``run_options``: what the driver needs beyond the schedule (``Pace``: a schedule decided by the run's
+  own evaluations; ``HiddenPhase``: a first phase on the hidden layer; progdistill.runspec);
+- ``teacher_checkpoints``: the teacher data it needs stored (progressive: every checkpoint it visits);
+- ``figure_groups``: which figures draw it (``"main"``: CE / one-shot / progressive, figures 1b, 4, 5;
+  ``"p-shot"``: the p-shot panels, figures 2c-d, 6, 7; ``"curricula"``: the curricula beside the paper's);
+  ``in_scaling_figure``: drawn beside CE's width sweep;
 - its role in the statistics: ``is_baseline`` (the summary's p-values and speed-ups are against it),
   ``is_reference`` (what progressive distillation is tested against), ``claims`` (the log-rank tests it
   asks for) and ``group_claims`` (tests chosen from the data, e.g. the best 3-shot against the best 2-shot).
@@ -24,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from .runspec import HiddenPhase, Pace
+from .streams import derive_seed
 from .transition import is_symbolic, resolve
 
 if TYPE_CHECKING:  # the model imports this module, not the other way round
@@ -55,7 +61,7 @@ class Strategy:
 
     kind: ClassVar[str]
     distills: ClassVar[bool] = True
-    figure_group: ClassVar[str | None] = None
+    figure_groups: ClassVar[frozenset[str]] = frozenset()
     in_scaling_figure: ClassVar[bool] = False
     is_baseline: ClassVar[bool] = False
     is_reference: ClassVar[bool] = False
@@ -84,6 +90,27 @@ class Strategy:
         """(start_step, teacher_checkpoint) segments over the students' steps; () trains on labels.
         ``selection``: the select_checkpoints output, needed when the strategy names symbolic checkpoints."""
         raise NotImplementedError
+
+    def run_options(self, exp: Experiment, selection: dict | None, width: int, seed: int) -> dict:
+        """progdistill.runspec.RunSpec's target fields of one run (student ``width``, ``seed``): its schedule,
+        and its Pace or HiddenPhase for the kinds that have one."""
+        return {"schedule": self.schedule(exp, selection)}
+
+    def own_teacher_samples(self, exp: Experiment, stage: bool) -> int:
+        """Samples a students job of this strategy passes through the teacher itself (the cost model,
+        progdistill.resources): none when it learns from labels or the teacher_logits ``stage`` holds its
+        blocks, else one per step of each seed's stream (the runs of a seed share it)."""
+        if not self.distills or stage:
+            return 0
+        return exp.students.steps * len(exp.students.seeds)
+
+    def teacher_checkpoints(self, exp: Experiment, selection: dict | None = None) -> list[int]:
+        """The teacher checkpoints its runs can learn from: what must be stored for it. Without the
+        selection a named checkpoint counts as one of its own (-1, -2, ...)."""
+        if selection is None:
+            names = {c: -1 - i for i, c in enumerate(self.symbolic_names())}
+            selection = {"checkpoints": names}
+        return sorted({ck for _, ck in self.schedule(exp, selection)})
 
     def named_checkpoints(self) -> list:
         """The checkpoints the configuration names (steps, or symbolic names the selection resolves)."""
@@ -140,7 +167,7 @@ class CE(Strategy):
 
     kind: ClassVar[str] = "ce"
     distills: ClassVar[bool] = False
-    figure_group: ClassVar[str | None] = "main"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"main", "curricula"})
     is_baseline: ClassVar[bool] = True
     is_reference: ClassVar[bool] = True
 
@@ -160,7 +187,7 @@ class OneShot(Strategy):
     """One teacher checkpoint throughout: the final one by default (the paper's one-shot distillation)."""
 
     kind: ClassVar[str] = "oneshot"
-    figure_group: ClassVar[str | None] = "main"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"main", "curricula"})
     is_reference: ClassVar[bool] = True
 
     checkpoint: int | str = "final"
@@ -194,7 +221,7 @@ class Progressive(Strategy):
     distillation), the final one once the student is past the teacher's steps."""
 
     kind: ClassVar[str] = "progressive"
-    figure_group: ClassVar[str | None] = "main"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"main", "curricula"})
     in_scaling_figure: ClassVar[bool] = True
 
     interval: int = 0
@@ -228,7 +255,7 @@ class PShot(Strategy):
     final teacher for the rest of training."""
 
     kind: ClassVar[str] = "pshot"
-    figure_group: ClassVar[str | None] = "p-shot"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"p-shot"})
     in_scaling_figure: ClassVar[bool] = True
 
     checkpoints: tuple = ()
@@ -314,6 +341,158 @@ class PShot(Strategy):
             return f"{c}={step_label(chosen)}" if chosen is not None else c
 
         return f"{self.name} (from {'+'.join(one(c) for c in self.checkpoints)})"
+
+
+@kind
+@dataclass(frozen=True)
+class Paced(Strategy):
+    """Student-paced progressive distillation: the teacher's checkpoints every ``interval`` steps in turn,
+    as progressive distillation has them, but each run moves on when it has caught up with the checkpoint
+    it learns from rather than on a fixed schedule. At each of its held-out evaluations a run has caught up
+    with its checkpoint when its held-out accuracy is at least the checkpoint's less ``tolerance``; it then
+    moves to the first later checkpoint it has not caught up with (so it passes the checkpoints it already
+    matches, e.g. the teacher's plateau at chance, in one evaluation). A run that has spent ``max_steps`` on
+    a checkpoint without catching up moves to the next (the cap). Every run starts on checkpoint 0 and
+    stays on the final teacher once there.
+
+    Why accuracy: agreement with the checkpoint's argmax predictions was tried first and failed on the
+    default parity task: a width-100 student spends ~20k steps imitating each chance-level checkpoint's
+    noise to 90% agreement and never reaches the transition in 300k steps (6 of 6 runs). The authors' code
+    holds a variant that moves on when the held-out accuracy stops improving (``progressive_till_saturate``,
+    never run as published); comparing with the checkpoint's own accuracy asks instead whether the student
+    knows what that checkpoint knows. Accuracy does not depend on the temperature."""
+
+    kind: ClassVar[str] = "paced"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"curricula", "pace"})
+
+    interval: int = 0
+    tolerance: float = 0.02
+    max_steps: int = 0
+
+    @classmethod
+    def _fields(cls, block):
+        return super()._fields(block) | {
+            "interval": int(block["interval"]),
+            "tolerance": float(block["tolerance"]),
+            "max_steps": int(block["max_steps"]),
+        }
+
+    def curriculum(self, exp) -> tuple[int, ...]:
+        """The checkpoints in the order a run visits them: 0, interval, 2 interval, ..., the final one."""
+        final = exp.teacher.steps
+        return tuple(sorted({*range(0, final, self.interval), final}))
+
+    def schedule(self, exp, selection=None) -> Schedule:
+        """The curriculum at the teacher's own pace (progressive distillation's schedule): what the
+        teacher_logits stage stores for it. A run slower than that computes the logits it lacks itself."""
+        final = exp.teacher.steps
+        return tuple((s, min(s, final)) for s in range(0, exp.students.steps, self.interval))
+
+    def run_options(self, exp, selection, width, seed) -> dict:
+        pace = Pace(self.curriculum(exp), self.tolerance, self.max_steps)
+        return {"schedule": ((0, pace.checkpoints[0]),), "pace": pace}
+
+    def teacher_checkpoints(self, exp, selection=None) -> list[int]:
+        return list(self.curriculum(exp))
+
+    def own_teacher_samples(self, exp, stage: bool) -> int:
+        """An upper bound: a run off the teacher's pace finds none of its blocks in the stage, and every
+        run may be on a checkpoint of its own."""
+        return exp.students.steps * exp.students.runs
+
+    def problems(self, key, exp) -> list[str]:
+        out = super().problems(key, exp)
+        every = exp.teacher.checkpoint_every
+        if self.interval % every:
+            out.append(
+                f"{key}.interval = {self.interval} is not a multiple of teacher.checkpoint_every = {every}"
+            )
+        if self.max_steps < exp.eval_every:
+            out.append(
+                f"{key}.max_steps = {self.max_steps}: a run can only move on at its evaluations, every "
+                f"eval_every = {exp.eval_every} steps; valid: at least {exp.eval_every}"
+            )
+        return out
+
+    def claims(self, exp) -> list[tuple[Strategy, str]]:
+        """Against progressive distillation at its temperature (does pacing help?) and the baseline."""
+        out = [
+            (b, "paced vs progressive")
+            for b in exp.strategies
+            if isinstance(b, Progressive) and b.temperature == self.temperature
+        ]
+        return out + ([(exp.baseline, "paced vs ce")] if exp.baseline else [])
+
+
+@kind
+@dataclass(frozen=True)
+class Extraction(Strategy):
+    """Curriculum extraction from the final teacher (Gupta and Karmalkar 2025, arXiv 2503.17494): for the
+    first ``steps`` steps the student's first layer alone learns to match a fixed random projection of the
+    final teacher's hidden layer, relu(W1 x + b1) ~ P relu(W1_T x + b1_T) (squared loss), then the student
+    distils the final teacher's output (Eq. 1 at ``temperature``) for the rest of training.
+
+    Choices where the paper leaves them open, and why: the projection P (student width x teacher width)
+    has entries N(0, 1 / teacher width), so each target unit has the scale of the teacher's hidden units;
+    it is drawn per (experiment, student width, seed) and shared by the LRs of a seed, so strategies and
+    LRs stay paired; the loss is divided by n, the squared loss's curvature along a +-1 input, so the run's
+    LR gives a stable step at any n (0.02 x n = 2 would sit at the edge of divergence at n = 100); the
+    output layer is left as initialised in phase 1 (the paper trains the layers in turn)."""
+
+    kind: ClassVar[str] = "extraction"
+    figure_groups: ClassVar[frozenset[str]] = frozenset({"curricula", "extracted"})
+
+    steps: int = 0
+
+    @classmethod
+    def _fields(cls, block):
+        return super()._fields(block) | {"steps": int(block["steps"])}
+
+    def schedule(self, exp, selection=None) -> Schedule:
+        """Phase 2: the final teacher's outputs from step ``steps`` (phase 1 needs no teacher logits)."""
+        return ((self.steps, exp.teacher.steps),)
+
+    def projection_seed(self, exp, width: int, seed: int) -> int:
+        """The seed of a run's projection (recorded in its job's log; a function of the configuration)."""
+        return derive_seed(exp.name, "extraction-projection", width, seed) % 2**63
+
+    def run_options(self, exp, selection, width, seed) -> dict:
+        hidden = HiddenPhase(
+            self.steps, exp.teacher.steps, self.projection_seed(exp, width, seed), 1.0 / exp.task.n
+        )
+        return {"schedule": self.schedule(exp, selection), "hidden": hidden}
+
+    def teacher_checkpoints(self, exp, selection=None) -> list[int]:
+        return [exp.teacher.steps]
+
+    def own_teacher_samples(self, exp, stage: bool) -> int:
+        """Phase 1's hidden-layer targets (one teacher layer per sample of each seed), and phase 2's
+        logits unless the stage holds them."""
+        return self.steps * len(exp.students.seeds) + super().own_teacher_samples(exp, stage)
+
+    def problems(self, key, exp) -> list[str]:
+        out = super().problems(key, exp)
+        if self.steps >= exp.students.steps:
+            out.append(
+                f"{key}.steps = {self.steps}: phase 1 would leave none of students.steps = "
+                f"{exp.students.steps} for distilling the final teacher; valid: 1 .. {exp.students.steps - 1}"
+            )
+        return out
+
+    def claims(self, exp) -> list[tuple[Strategy, str]]:
+        """Against one-shot distillation from the final teacher (the same teacher data) and progressive
+        distillation (the curriculum it stands in for), at its temperature, and the baseline."""
+        out = [
+            (b, "extraction vs one-shot")
+            for b in exp.strategies
+            if isinstance(b, OneShot) and b.checkpoint == "final" and b.temperature == self.temperature
+        ]
+        out += [
+            (b, "extraction vs progressive")
+            for b in exp.strategies
+            if isinstance(b, Progressive) and b.temperature == self.temperature
+        ]
+        return out + ([(exp.baseline, "extraction vs ce")] if exp.baseline else [])
 
 
 def from_config(block: dict) -> Strategy:

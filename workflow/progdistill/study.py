@@ -290,7 +290,6 @@ def run_students(
     if st.uses_selection and selection_path:
         with open(selection_path) as fh:
             selection = json.load(fh)
-    sched = st.schedule(exp, selection)
     if selection:
         log.info(
             "%s uses teacher checkpoints %s (automatic selection)",
@@ -302,13 +301,15 @@ def run_students(
     for lr in s.lrs:
         for seed in s.seeds:
             init_seed, stream_seed = C.student_seeds(exp_name, width, seed)
+            options = st.run_options(exp, selection, width, seed)  # its schedule, Pace or HiddenPhase
             runs.append(
-                RunSpec(
-                    lr, init_seed, stream_seed, alpha=st.alpha, temperature=st.temperature, schedule=sched
-                )
+                RunSpec(lr, init_seed, stream_seed, alpha=st.alpha, temperature=st.temperature, **options)
             )
             meta.append((lr, seed))
-    stored = _logit_files(logit_paths, ckpt_dir, sched) if sched else None
+            if "hidden" in options and lr == s.lrs[0]:
+                log.info("seed %d: extraction projection seed %d", seed, options["hidden"].projection_seed)
+    used = st.teacher_checkpoints(exp, selection)
+    stored = _logit_files(logit_paths, ckpt_dir, used) if st.distills else None
     opts = s.protocol.train_options()
     bank = TeacherBank(
         _teacher_loader(exp, ckpt_dir, device), stored=stored, train_set_size=opts["train_set_size"]
@@ -322,7 +323,7 @@ def run_students(
         exp.eval_every,
         backend,
         device,
-        teachers=bank if sched else None,
+        teachers=bank if st.distills else None,
         chunk=study.chunk,
         state_path=state_path,
         state_every=study.resume_every or None,
@@ -348,15 +349,15 @@ def run_students(
     _drop(state_path)
 
 
-def _logit_files(paths: list[str] | None, ckpt_dir: str, sched) -> list:
+def _logit_files(paths: list[str] | None, ckpt_dir: str, checkpoints: list[int]) -> list:
     """The stage's files, checked before training starts: intact, and computed from the checkpoints this
-    job uses as they are now (a stale or corrupt file is an error naming it)."""
+    job can use as they are now (a stale or corrupt file is an error naming it)."""
     from .logit_store import LogitFile
 
     files, hashes = [], {}
     for path in paths or []:
         f = LogitFile(path)
-        f.check_checkpoints(lambda s: checkpoint_file(ckpt_dir, s), {ck for _, ck in sched}, hashes)
+        f.check_checkpoints(lambda s: checkpoint_file(ckpt_dir, s), set(checkpoints), hashes)
         files.append(f)
     return files
 
@@ -392,9 +393,34 @@ PROBE_COLUMNS = [
 ]
 
 
-def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, probe_out: str) -> None:
-    """One tidy table of every curve, one of every probe row; sorted so reruns give identical files."""
+SWITCH_COLUMNS = [
+    "experiment",
+    "strategy",
+    "width",
+    "lr",
+    "seed",
+    "step",
+    "from_checkpoint",
+    "to_checkpoint",
+    "gap",
+    "reason",
+]
+
+
+def aggregate(
+    curve_paths: list[str],
+    probe_paths: list[str],
+    curves_out: str,
+    probe_out: str,
+    switches_out: str | None = None,
+) -> None:
+    """One tidy table of every curve, one of every probe row and one of every move of a paced run to its
+    next teacher checkpoint (``switches_out``: the evaluation step it moved at, from and to which
+    checkpoint, ``gap``: the held-out accuracy of the one it left less its own, "caught up" or "cap");
+    sorted so reruns give identical files."""
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths], ignore_index=True)
+    if switches_out:
+        write_parquet(switches(curves), switches_out)
     curves = curves.astype(
         {
             "width": "int64",
@@ -419,6 +445,32 @@ def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, p
     )
     write_parquet(curves, curves_out)
     write_parquet(probe, probe_out)
+
+
+def switches(curves: pd.DataFrame) -> pd.DataFrame:
+    """The paced runs' moves, from their curve rows (training._evaluate's moved_to / reason)."""
+    if "moved_to" not in curves.columns:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _SWITCH_DTYPES.items()})[SWITCH_COLUMNS]
+    moved = curves[curves.moved_to.fillna(-1) >= 0]
+    out = moved.assign(
+        from_checkpoint=moved.teacher_checkpoint, to_checkpoint=moved.moved_to, reason=moved.reason
+    )
+    out = out.astype(_SWITCH_DTYPES)[SWITCH_COLUMNS]
+    return out.sort_values(["experiment", "strategy", "width", "lr", "seed", "step"], ignore_index=True)
+
+
+_SWITCH_DTYPES = {
+    "experiment": "object",
+    "strategy": "object",
+    "width": "int64",
+    "lr": "float64",
+    "seed": "int64",
+    "step": "int64",
+    "from_checkpoint": "int64",
+    "to_checkpoint": "int64",
+    "gap": "float64",
+    "reason": "object",
+}
 
 
 def _drop(path: str | None) -> None:

@@ -55,6 +55,7 @@ def summarize(curves: pd.DataFrame, cfg: dict | Study) -> pd.DataFrame:
         base = baseline.get(exp)
         a, ce = t95[t95.strategy == strategy], t95[t95.strategy == base]
         row["p_vs_ce_95"] = logrank(a, ce)[1] if len(ce) and strategy != base else np.nan
+        row["teacher_checkpoints"], row["teacher_mb"] = _teacher_data(study, exp, strategy)
         row["budget"] = int(a.budget.max())
         rows.append(row)
     out = pd.DataFrame(rows)
@@ -71,6 +72,22 @@ def summarize(curves: pd.DataFrame, cfg: dict | Study) -> pd.DataFrame:
     out.loc[no_base, "speedup_vs_ce_95"] = np.nan
     out.loc[no_base, "speedup_vs_ce_95_lower_bound"] = False
     return out.drop(columns=["ce_median", "budget"])
+
+
+def _teacher_data(study: Study, exp_name: str, strategy: str) -> tuple[int, float]:
+    """How many teacher checkpoints a strategy needs stored, and their size in MB (float32 parameters)."""
+    exp = study.experiments.get(exp_name)
+    if exp is None or strategy not in {st.name for st in exp.strategies}:
+        return -1, np.nan  # a table without its configuration
+    cks = exp.strategy(strategy).teacher_checkpoints(exp)
+    n, width, classes = exp.task.n, exp.teacher.width, exp.task.num_classes
+    return len(cks), len(cks) * ((n + 1 + classes) * width + classes) * 4 / 1e6
+
+
+def _fmt_teacher(checkpoints: int, mb: float) -> str:
+    if checkpoints < 0:
+        return ""
+    return "none" if checkpoints == 0 else f"{checkpoints} ckpt ({mb:.2g} MB)"
 
 
 def _k(v: float) -> str:
@@ -92,6 +109,8 @@ NOTE = (
     "'–': fewer than half the runs got there) and (runs that reached it / runs). p vs CE: two-sided "
     "log-rank test at 95%; with few seeds no p-value can be small (3 runs against 3: never below 0.022). "
     "Speed-up: CE's median steps to 95% over the strategy's; '>' when CE's median is beyond the budget. "
+    "Teacher data: the teacher checkpoints the strategy needs stored (a checkpoint the automatic selection "
+    "names counts once). "
     "Best LR: of the LRs searched, the one whose seeds reach 95% in the fewest steps on average (a run that "
     "never does counted at the budget; ties: the higher mean accuracy over the curve; an LR with a diverged "
     "seed only when every LR has one); the p-values do not correct for that choice."
@@ -107,6 +126,7 @@ HEADER = [
     "final accuracy",
     "diverged",
     "speed-up vs CE",
+    "teacher data",
 ]
 
 
@@ -146,6 +166,7 @@ def _tables(summary: pd.DataFrame):
                     final,
                     f"{r.diverged}/{r.seeds}",
                     sp,
+                    _fmt_teacher(r.teacher_checkpoints, r.teacher_mb),
                 ]
             )
         lrs = ", ".join(sorted({lr for cell in g.lrs_searched for lr in cell.split(", ")}, key=float))

@@ -4,6 +4,10 @@ One call trains R runs of one width together. Each run has its own init seed, le
 stream and target schedule (CE on labels, or a teacher checkpoint per step range); the driver splits
 training into chunks at every event (evaluation, checkpoint save, teacher switch, state save), builds
 the targets of a chunk once per (checkpoint, stream) and hands the chunk to the engine backend.
+
+Two curricula need more than a fixed schedule (progdistill.runspec): a paced run's schedule grows at its
+evaluations (``Pace``: it moves on once it agrees with its checkpoint), and an extraction run's first phase
+trains the hidden layer on a projection of the teacher's hidden layer (``HiddenPhase``).
 """
 
 from __future__ import annotations
@@ -24,35 +28,10 @@ from . import lr_schedule as lrs
 from .checkpoints import atomic_torch_save
 from .logit_store import BLOCK, TEACHER_CACHE, LogitFile, LogitFileError
 from .model import MLPParams, forward, init_params, soft_targets
+from .runspec import LABELS, HiddenPhase, Pace, RunSpec, checkpoint_at  # noqa: F401 - the driver's API
 from .streams import StreamSampler, sample_inputs
 
 log = logging.getLogger(__name__)
-
-LABELS = -1  # pseudo checkpoint id: targets are the ground-truth labels
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run. ``schedule`` is a sorted list of (start_step, teacher_checkpoint_step); an empty
-    schedule means cross-entropy on labels. ``alpha`` weighs labels against the teacher (Eq. 1)."""
-
-    lr: float
-    init_seed: int
-    stream_seed: int
-    alpha: float = 1.0
-    temperature: float = 1.0
-    schedule: tuple[tuple[int, int], ...] = ()
-
-    def checkpoint_at(self, step: int) -> int:
-        if not self.schedule:
-            return LABELS
-        starts = [s for s, _ in self.schedule]
-        i = bisect.bisect_right(starts, step) - 1
-        return LABELS if i < 0 else self.schedule[i][1]
-
-    @property
-    def switch_steps(self) -> list[int]:
-        return [s for s, _ in self.schedule]
 
 
 @dataclass
@@ -71,18 +50,33 @@ class TrainResult:
     params: MLPParams
     rows: list[dict] = field(default_factory=list)  # one per (run, evaluation step)
     diverged_at: list[int] = field(default_factory=list)  # per run; -1 when it never diverged
+    # Per run, the (start_step, checkpoint) schedule it trained on: a paced run's grows as it moves on.
+    schedules: list[tuple[tuple[int, int], ...]] = field(default_factory=list)
+    # Per paced run: [index of its current checkpoint in pace.checkpoints, the step it started on it].
+    pace_state: dict[int, list[int]] = field(default_factory=dict)
 
 
-def evaluate(params: MLPParams, heldout: HeldOut) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out accuracy and mean cross-entropy on labels, one value per run."""
+def evaluate(params: MLPParams, heldout: HeldOut, predictions: bool = False):
+    """Held-out accuracy and mean cross-entropy on labels, one value per run (and, with ``predictions``,
+    every run's argmax predictions, (R, N))."""
     with torch.no_grad():
         logits = forward(params, heldout.x)  # (R, N, C)
         y = heldout.y.to(logits.device)
-        acc = (logits.argmax(-1) == y).float().mean(1)
+        pred = logits.argmax(-1)
+        acc = (pred == y).float().mean(1)
         loss = torch.nn.functional.cross_entropy(
             logits.transpose(1, 2), y.expand(params.runs, -1), reduction="none"
         ).mean(1)
-    return acc.cpu().numpy(), loss.cpu().numpy()
+    out = acc.cpu().numpy(), loss.cpu().numpy()
+    return (*out, pred.cpu()) if predictions else out
+
+
+def projection(seed: int, width: int, teacher_width: int) -> torch.Tensor:
+    """Curriculum extraction's fixed random projection (runspec.HiddenPhase): (width, teacher_width),
+    entries N(0, 1 / teacher_width), a function of the seed alone."""
+    rng = np.random.default_rng(seed)
+    P = rng.standard_normal((width, teacher_width)) / np.sqrt(teacher_width)
+    return torch.from_numpy(P.astype(np.float32))
 
 
 def teacher_logits(teacher: MLPParams, x: np.ndarray) -> torch.Tensor:
@@ -126,7 +120,10 @@ class TeacherBank:
                 )
         self._samplers: dict[int, StreamSampler] = {}
         self._cache: dict[int, MLPParams] = {}
-        self._blocks: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._blocks: dict[tuple, torch.Tensor] = {}
+        self._hidden: dict[tuple, torch.Tensor] = {}
+        self._projections: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._heldout_acc: dict[int, float] = {}
         self.stats = Counter()  # blocks computed here, blocks read from the stage's files
 
     def get(self, step: int) -> MLPParams:
@@ -160,6 +157,42 @@ class TeacherBank:
         if len(self._blocks) >= 512:  # small (block x C floats each); a chunk touches few
             self._blocks.pop(next(iter(self._blocks)))
         self._blocks[key] = logits
+
+    def hidden_targets(
+        self, step: int, stream: int, start: int, count: int, n: int, seed: int, width: int
+    ) -> torch.Tensor:
+        """Curriculum extraction's targets (count, width) for samples start .. start+count-1 of a stream:
+        the projection (seed) of checkpoint ``step``'s hidden layer, per aligned block (as the logits)."""
+        B = self.block
+        parts = []
+        for b in range(start // B, (start + count - 1) // B + 1):
+            key = (step, stream, seed, width, b)
+            if key not in self._hidden:
+                x = torch.from_numpy(self.sampler(stream, n).inputs(b * B, B))
+                teacher = self.get(step)
+                P = self._projection(seed, width, teacher.width)
+                with torch.no_grad():
+                    h = torch.addmm(teacher.b1[0], x.to(teacher.W1t.dtype), teacher.W1t[0]).relu_()
+                    if len(self._hidden) >= 64:  # block x width floats each: keep a chunk's worth
+                        self._hidden.pop(next(iter(self._hidden)))
+                    self._hidden[key] = (h @ P.t()).cpu()
+                self.stats["hidden"] += 1
+            lo, hi = max(start, b * B) - b * B, min(start + count, (b + 1) * B) - b * B
+            parts.append(self._hidden[key][lo:hi])
+        return torch.cat(parts)
+
+    def _projection(self, seed: int, width: int, teacher_width: int) -> torch.Tensor:
+        key = (seed, width, teacher_width)
+        if key not in self._projections:
+            self._projections[key] = projection(seed, width, teacher_width)
+        return self._projections[key]
+
+    def heldout_accuracy(self, step: int, heldout: HeldOut) -> float:
+        """Checkpoint ``step``'s held-out accuracy (a paced run's yardstick), computed once."""
+        if step not in self._heldout_acc:
+            pred = forward(self.get(step), heldout.x)[0].argmax(-1).cpu()
+            self._heldout_acc[step] = float((pred == heldout.y).double().mean())
+        return self._heldout_acc[step]
 
     def sampler(self, stream: int, n: int) -> StreamSampler:
         if stream not in self._samplers:
@@ -241,7 +274,7 @@ def train(
     if one exists, resumes from it: the result is bit-identical to an uninterrupted run, because sample t
     of every stream, and the LR of step t, are functions of (stream seed, t) alone and the backends are
     deterministic."""
-    if any(r.schedule for r in runs) and teachers is None:
+    if any(r.schedule or r.pace or r.hidden for r in runs) and teachers is None:
         raise ValueError("runs with a teacher schedule need a TeacherBank")
     if teachers is not None and teachers.train_set_size != train_set_size:
         raise ValueError(
@@ -253,7 +286,12 @@ def train(
     params = init_params(task.n, width, C, [r.init_seed for r in runs], device=device)
     lr = torch.tensor([r.lr for r in runs], dtype=torch.float32)  # a diverged run's entry becomes 0
     base_lr = np.array([r.lr for r in runs], dtype=np.float64)
-    result = TrainResult(params=params, diverged_at=[-1] * len(runs))
+    result = TrainResult(
+        params=params,
+        diverged_at=[-1] * len(runs),
+        schedules=[tuple(r.schedule) for r in runs],
+        pace_state={i: [0, 0] for i, r in enumerate(runs) if r.pace},
+    )
     protocol = {} if constant_lr else {"lr_schedule": lr_schedule, "warmup": warmup}
     if train_set_size is not None:
         protocol["train_set_size"] = train_set_size
@@ -274,7 +312,7 @@ def train(
     progress = Progress(label, steps, start)
 
     if start == 0:
-        _record(result, runs, 0, heldout)
+        _evaluate(result, runs, 0, steps, heldout, teachers)
         if on_save and save_every:
             on_save(0, params)
 
@@ -284,18 +322,43 @@ def train(
         K = end - t
         xs = [sp.inputs(t, K) for sp in samplers]
         X = torch.from_numpy(np.stack(xs))[stream_idx]  # (R, K, n) int8
-        Q = _targets(task, runs, streams, stream_idx.tolist(), xs, t, teachers, C)
         if constant_lr:
-            backend.run_steps(params, X, Q, lr)
+            step_lr = lr
         else:  # (R, K): the schedule's LR of each step; a frozen (diverged) run's row is 0
             base = np.where(lr.numpy() == 0, 0.0, base_lr)
-            backend.run_steps(
-                params, X, Q, torch.from_numpy(lrs.step_lrs(base, lr_schedule, warmup, steps, t, K))
-            )
+            step_lr = torch.from_numpy(lrs.step_lrs(base, lr_schedule, warmup, steps, t, K))
+        # Runs in an extraction's first phase learn their hidden layer; the others their targets.
+        groups: dict[float | None, list[int]] = {}
+        for i, r in enumerate(runs):
+            groups.setdefault(r.hidden.scale if r.hidden and t < r.hidden.steps else None, []).append(i)
+        for scale, idx in groups.items():
+            whole = len(idx) == len(runs)  # the usual case: no copies
+            sub = params if whole else params.select(idx)
+            Xg, lrg = (X, step_lr) if whole else (X[idx], step_lr[idx])
+            subset = [runs[i] for i in idx]
+            sched = [result.schedules[i] for i in idx]
+            stream_of = stream_idx[idx].tolist()
+            if scale is None:
+                Q = _targets(task, subset, sched, streams, stream_of, xs, t, teachers, C)
+                backend.run_steps(sub, Xg, Q, lrg)
+            else:
+                Z = torch.stack(
+                    [
+                        teachers.hidden_targets(
+                            r.hidden.checkpoint, streams[s], t, K, task.n, r.hidden.projection_seed, width
+                        )
+                        for r, s in zip(subset, stream_of, strict=True)
+                    ]
+                )
+                backend.run_hidden_steps(sub, Xg, Z, lrg, scale)
+            if sub is not params:
+                with torch.no_grad():
+                    for dst, src in zip(params.tensors(), sub.tensors(), strict=True):
+                        dst[idx] = src
         t = end
         _check_divergence(result, runs, lr, t, label)
         if t % eval_every == 0 or t == steps:
-            _record(result, runs, t, heldout)
+            _evaluate(result, runs, t, steps, heldout, teachers)
         if on_save and save_every and t % save_every == 0:
             on_save(t, params)
         if state_path and state_every and (t % state_every == 0) and t < steps:
@@ -316,13 +379,15 @@ def _event_steps(runs, steps, eval_every, save_every, state_every, chunk) -> lis
     return sorted(ev)
 
 
-def _targets(task, runs, streams, stream_of_run, xs, t, teachers, C) -> torch.Tensor:
+def _targets(task, runs, schedules, streams, stream_of_run, xs, t, teachers, C) -> torch.Tensor:
+    """The targets Q (R, K, C) of a chunk from step ``t``: each run's schedule (``schedules``, as trained so
+    far: a paced run's grows) names its checkpoint at ``t``."""
     K = xs[0].shape[0]
     Q = torch.empty(len(runs), K, C, dtype=torch.float32)
     onehot = {}
     soft = {}
-    for i, (r, s) in enumerate(zip(runs, stream_of_run, strict=True)):
-        ck = r.checkpoint_at(t)
+    for i, (r, sched, s) in enumerate(zip(runs, schedules, stream_of_run, strict=True)):
+        ck = checkpoint_at(sched, t)
         need_labels = ck == LABELS or r.alpha > 0
         if need_labels and s not in onehot:
             y = torch.from_numpy(task.labels(xs[s]))
@@ -358,24 +423,70 @@ def _check_divergence(result: TrainResult, runs, lr: torch.Tensor, t: int, label
                 p[i] = 0.0
 
 
-def _record(result: TrainResult, runs, step: int, heldout: HeldOut) -> None:
+def _evaluate(result: TrainResult, runs, step: int, steps: int, heldout: HeldOut, teachers) -> None:
+    """One held-out evaluation of every run: a row each; a paced run's row also says how far it is behind
+    its checkpoint (``gap``: the checkpoint's held-out accuracy less its own), and whether it moves on from
+    here (``moved_to``: the checkpoint, else -1; ``reason``: "caught up" or "cap")."""
     acc, loss = evaluate(result.params, heldout)
     for i, r in enumerate(runs):
         div = result.diverged_at[i] >= 0
-        result.rows.append(
-            dict(
-                run=i,
-                step=step,
-                accuracy=float("nan") if div else float(acc[i]),
-                loss=float("nan") if div else float(loss[i]),
-                teacher_checkpoint=r.checkpoint_at(max(step - 1, 0)),
-                diverged=div,
-            )
+        ck = checkpoint_at(result.schedules[i], max(step - 1, 0))
+        if r.hidden and max(step - 1, 0) < r.hidden.steps:
+            ck = r.hidden.checkpoint  # its first phase learns that checkpoint's hidden layer
+        row = dict(
+            run=i,
+            step=step,
+            accuracy=float("nan") if div else float(acc[i]),
+            loss=float("nan") if div else float(loss[i]),
+            teacher_checkpoint=ck,
+            diverged=div,
         )
+        if r.pace:  # how far the run is behind the checkpoint it learnt from until now
+            row["gap"] = float("nan") if div else teachers.heldout_accuracy(ck, heldout) - float(acc[i])
+            moved = (
+                None
+                if div or step >= steps
+                else _move_on(result, r, i, step, float(acc[i]), heldout, teachers)
+            )
+            row["moved_to"], row["reason"] = moved or (-1, "")
+        result.rows.append(row)
+
+
+def _move_on(result: TrainResult, run: RunSpec, i: int, step: int, acc: float, heldout, teachers):
+    """runspec.Pace: a run whose held-out accuracy ``acc`` is within the tolerance of its checkpoint's has
+    caught up, and moves to the first later checkpoint it has not caught up with; one that has spent
+    max_steps on its checkpoint moves to the next. The move takes effect from ``step``; returns (the new
+    checkpoint, why) or None."""
+    cks = run.pace.checkpoints
+    k, since = result.pace_state[i]
+    if k == len(cks) - 1:
+        return None  # on the final teacher for good
+
+    def caught_up(c):
+        return acc >= teachers.heldout_accuracy(c, heldout) - run.pace.tolerance
+
+    new, reason = k, None
+    if caught_up(cks[k]):
+        new, reason = k + 1, "caught up"
+        while new < len(cks) - 1 and caught_up(cks[new]):
+            new += 1
+    elif step - since >= run.pace.max_steps:
+        new, reason = k + 1, "cap"
+    if new == k:
+        return None
+    sched = result.schedules[i]
+    if sched and sched[-1][0] == step:  # moved on at its very first evaluation (step 0)
+        sched = sched[:-1]
+    result.schedules[i] = (*sched, (step, cks[new]))
+    result.pace_state[i] = [new, step]
+    return cks[new], reason
 
 
 def _fingerprint(task, width, runs, steps, eval_every, heldout, protocol) -> str:
     key = (repr(task), width, runs, steps, eval_every, int(heldout.x.shape[0]))
+    extras = [(r.pace, r.hidden) for r in runs]
+    if any(p or h for p, h in extras):  # after the runs' repr, which leaves them out (runspec.RunSpec)
+        key = (*key, extras)
     # The online protocol's fingerprint is unchanged, so states written before these options still resume.
     return repr((*key, protocol) if protocol else key)
 
@@ -387,6 +498,8 @@ def _save_state(path: str, fingerprint: str, result: TrainResult, step: int) -> 
         "params": [p.cpu() for p in result.params.tensors()],
         "rows": result.rows,
         "diverged_at": result.diverged_at,
+        "schedules": [[list(seg) for seg in sched] for sched in result.schedules],
+        "pace_state": [[i, *state] for i, state in sorted(result.pace_state.items())],
     }
     atomic_torch_save(state, path)
 
@@ -407,4 +520,7 @@ def _load_state(path: str, fingerprint: str, result: TrainResult, device) -> int
         dst.copy_(src.to(device))
     result.rows[:] = state["rows"]
     result.diverged_at[:] = state["diverged_at"]
+    if "schedules" in state:  # a state written before paced runs existed: the schedules are the runs'
+        result.schedules[:] = [tuple(tuple(seg) for seg in sched) for sched in state["schedules"]]
+        result.pace_state = {i: [k, since] for i, k, since in state["pace_state"]}
     return int(state["step"])

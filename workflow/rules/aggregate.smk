@@ -6,6 +6,7 @@ rule aggregate:
     output:
         curves=layout.CURVES,
         probe=layout.PROBES,
+        switches=layout.SWITCHES,
     log:
         layout.AGGREGATE_LOG,
     conda:

@@ -4,6 +4,7 @@ rule figure:
     input:
         curves=layout.CURVES,
         probe=layout.PROBES,
+        switches=layout.SWITCHES,
         teacher=lambda wc: layout.TEACHER_CHOICE.format(exp=figure_experiment(wc)),
         selection=lambda wc: layout.CHECKPOINT_SELECTION.format(
             exp=figure_experiment(wc)

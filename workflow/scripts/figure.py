@@ -17,4 +17,5 @@ figures.make_figure(
     sm.output.pdf,
     sm.output.png,
     selection=selection,
+    switches_path=sm.input.switches,
 )

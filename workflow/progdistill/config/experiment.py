@@ -159,7 +159,7 @@ class Experiment:
         return any(st.uses_selection for st in self.strategies)
 
     def in_figure_group(self, group: str) -> list[S.Strategy]:
-        return [st for st in self.strategies if st.figure_group == group]
+        return [st for st in self.strategies if group in st.figure_groups]
 
     def candidate_checkpoints(self) -> list[int]:
         """The p-shot candidates the teacher figures mark: the grid's, else every fixed p-shot step."""
@@ -278,10 +278,6 @@ class Study:
     def reads_logit_stage(self, strategy: S.Strategy) -> bool:
         """Whether a students job of this strategy reads the stage's files."""
         return self.teacher_logits == "stage" and strategy.distills
-
-    def computes_logits_inline(self, strategy: S.Strategy) -> bool:
-        """Whether a students job of this strategy computes every teacher logit itself."""
-        return strategy.distills and not self.reads_logit_stage(strategy)
 
 
 def as_study(cfg) -> Study:

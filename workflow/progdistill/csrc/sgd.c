@@ -17,6 +17,9 @@
  * calls (the dot products use a fixed 16-lane split rather than a compiler reduction). Results are
  * therefore bit-identical across chunkings and run groupings. Do not build with -ffast-math.
  *
+ * progdistill_sgd_hidden is the first phase of curriculum extraction (engine.run_hidden_steps): the squared
+ * loss between the hidden layer and a target Z (R,K,m), first layer only.
+ *
  * Build variants (kernel.py picks the flags):
  *   -DPD_DOUBLE        every float of the contract is a double (tests: exact comparisons with float64 torch)
  *   -DPD_PORTABLE_EXP  exp from a fixed polynomial instead of libm's expf, whose CPU-specific variants (FMA or
@@ -33,10 +36,10 @@
 
 #ifdef PD_DOUBLE
 typedef double real;
-#define PD_ABI 4 /* 3, 4: per-step lr (R,K); 1, 2 had one lr per run */
+#define PD_ABI 6 /* 5, 6: + progdistill_sgd_hidden; 3, 4: per-step lr (R,K); 1, 2 had one lr per run */
 #else
 typedef float real;
-#define PD_ABI 3
+#define PD_ABI 5
 #endif
 
 #ifdef PD_PORTABLE_EXP
@@ -201,6 +204,61 @@ int progdistill_sgd(real *W1t, real *b1, real *W2, real *b2, const int8_t *X, co
         }
         run_one(W1t + r * n * m, b1 + r * m, W2 + r * C * m, b2 + r * C, X + r * K * n, Q + r * K * C,
                 lr + r * K, K, n, m, C, ws);
+        free(ws);
+    }
+    return err;
+}
+
+/* Phase 1 of curriculum extraction (strategies.Extraction): K steps of one run on the squared loss
+ *   L = scale/2 * sum_j (h_j - z_j)^2,  h = relu(b1 + W1 x)
+ * between the hidden layer and a target z[t] (a fixed random projection of the teacher's hidden layer);
+ * only the first layer learns:  d = scale * (h - z) * (pre > 0),  W1 -= lr[t] d x^T,  b1 -= lr[t] d.
+ * The W1 update of step t is fused with the forward pass of step t+1, in the operation order of run_one.
+ * ws: m floats of scratch (pre), then m (d). */
+static void run_one_hidden(real *restrict W1t, real *restrict b1, const int8_t *restrict X,
+                           const real *restrict Z, const real *restrict lr, real scale, int64_t K,
+                           int64_t n, int64_t m, real *restrict ws) {
+    real *restrict pre = ws;
+    real *restrict d = ws + m;
+    for (int64_t j0 = 0; j0 < m; j0 += TILE) {
+        const int64_t len = m - j0 < TILE ? m - j0 : TILE;
+        forward_tile(pre + j0, b1 + j0, W1t + j0, X, n, m, len);
+    }
+    for (int64_t t = 0; t < K; t++) {
+        const int8_t *restrict x = X + t * n;
+        const real *restrict z = Z + t * m;
+        const real neg_lr = -lr[t];
+        /* relu as in run_one (NaN passes through); multiply by the mask so inf/NaN behave as in torch */
+        for (int64_t j = 0; j < m; j++) {
+            const real h = pre[j] < 0.0f ? 0.0f : pre[j];
+            d[j] = (scale * (h - z[j])) * (pre[j] > 0.0f ? 1.0f : 0.0f);
+        }
+        for (int64_t j = 0; j < m; j++) b1[j] += d[j] * neg_lr;
+        const int8_t *xn = t + 1 < K ? X + (t + 1) * n : NULL;
+        for (int64_t j0 = 0; j0 < m; j0 += TILE) {
+            const int64_t len = m - j0 < TILE ? m - j0 : TILE;
+            update_tile(W1t + j0, pre + j0, d + j0, b1 + j0, x, xn, neg_lr, n, m, len);
+        }
+    }
+}
+
+/* Returns 0 on success, 1 if scratch memory could not be allocated (that run is left untouched). */
+int progdistill_sgd_hidden(real *W1t, real *b1, const int8_t *X, const real *Z, const real *lr, real scale,
+                           int64_t R, int64_t K, int64_t n, int64_t m, int threads) {
+    int err = 0;
+    if (R <= 0 || K <= 0) return 0;
+    if (threads < 1) threads = 1;
+    if (threads > R) threads = (int)R;
+    const size_t ws_bytes = ((size_t)(2 * m) * sizeof(real) + 63) / 64 * 64;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : err)
+    for (int64_t r = 0; r < R; r++) {
+        real *ws = aligned_alloc(64, ws_bytes);
+        if (!ws) {
+            err |= 1;
+            continue;
+        }
+        run_one_hidden(W1t + r * n * m, b1 + r * m, X + r * K * n, Z + r * K * m, lr + r * K, scale, K, n, m,
+                       ws);
         free(ws);
     }
     return err;
