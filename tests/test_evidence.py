@@ -165,3 +165,43 @@ def test_one_best_lr_rule_for_summary_statistics_and_figures():
     assert drawn.groupby("strategy").lr.unique().map(list).to_dict() == {k: [v] for k, v in want.items()}
     assert figures.best_lr is metrics.best_lr and summary.best_lr is metrics.best_lr
     assert survival.best_lr is metrics.best_lr
+
+
+def _holm_by_hand(p):
+    """Holm's step-down procedure written out: sort ascending, multiply the i-th smallest (0-based) by
+    (m - i), carry the running maximum, cap at 1, put back in the original order."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adj, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (len(p) - rank) * p[i])
+        adj[i] = min(1.0, running)
+    return adj
+
+
+def test_holm_adjusts_one_experiments_family_of_comparisons():
+    p = [0.04, 0.001, 0.03, 0.2, 0.0125]
+    assert survival.holm(p) == pytest.approx(_holm_by_hand(p))
+    assert np.isnan(survival.holm([0.01, np.nan])[1]) and survival.holm([0.01, np.nan])[0] == 0.01
+    # In the comparisons table: per experiment and threshold, over every claim and width of it.
+    rows = []
+    for exp in ("a", "b"):
+        for seed in range(3):
+            rows += _curve("ce", seed, [0.5, 0.6, 0.6, 0.6, 0.6, 0.6], exp=exp)
+            rows += _curve("progressive", seed, [0.5, 0.96, 0.97, 0.98, 0.99, 1.0], exp=exp)
+            rows += _curve("oneshot", seed, [0.5, 0.6, 0.7, 0.96, 0.99, 1.0], exp=exp)
+    curves = pd.DataFrame(rows)
+    blocks = [
+        {"name": "ce", "kind": "ce"},
+        {"name": "oneshot", "kind": "oneshot"},
+        {"name": "progressive", "kind": "progressive", "interval": 100},
+    ]
+    exp_block = _study(ce="ce").config["experiments"]["e"] | {"strategies": blocks}
+    cfg = config.load_study({"experiments": {"a": exp_block, "b": exp_block}})
+    comp = survival.comparisons(survival.run_times(curves), cfg)
+    for _, g in comp.groupby(["experiment", "threshold"]):
+        assert len(g) == 2  # progressive vs ce, progressive vs oneshot
+        assert list(g.p_holm) == pytest.approx(_holm_by_hand(list(g.p_value)))
+    s = summary.summarize(curves, cfg)
+    for _, g in s.groupby("experiment"):
+        tested = g[g.strategy != "ce"]
+        assert list(tested.p_vs_ce_95_holm) == pytest.approx(_holm_by_hand(list(tested.p_vs_ce_95)))

@@ -224,9 +224,26 @@ def test_summary_table(smoke_run):
         "median_steps_to_99",
         "reached_95",
         "p_vs_ce_95",
+        "p_vs_ce_95_holm",
         "speedup_vs_ce_95",
+        "teacher_checkpoints",
+        "teacher_mb",
     ]:
         assert col in s.columns, col
+    # Holm never lowers a p-value; the teacher data each strategy needs (smoke: a checkpoint every 1000).
+    tested = s.dropna(subset=["p_vs_ce_95"])
+    assert (tested.p_vs_ce_95_holm >= tested.p_vs_ce_95 - 1e-12).all()
+    need = s[s.experiment == "parity"].drop_duplicates("strategy").set_index("strategy").teacher_checkpoints
+    assert need.to_dict() == {
+        "ce": 0,
+        "oneshot_final": 1,
+        "progressive": 6,  # 0, 1000, .., 5000 (its last interval starts there)
+        "2shot_2k": 2,
+        "2shot_2k_lowT": 2,
+        "2shot_transition": 2,
+        "paced": 7,  # 0, 1000, .., 6000
+        "extraction": 1,
+    }
     assert set(s.experiment) == {"parity", "hierarchical"}
     assert (s.seeds == 2).all() and s.reached_95.between(0, 2).all()
     md = (smoke_run / "results/summary.md").read_text()
@@ -246,7 +263,11 @@ def test_survival_and_comparison_tables(smoke_run):
     cols = "experiment width threshold strategy baseline test statistic p_value".split()
     assert set(cols) <= set(comp.columns)
     assert comp.p_value.between(0, 1).all() and set(comp.test) == {"log-rank"}
+    assert (comp.p_holm >= comp.p_value - 1e-12).all() and comp.p_holm.between(0, 1).all()
     assert {"progressive vs ce", "progressive vs oneshot", "transition 2-shot vs other 2-shot"} <= set(
+        comp.claim
+    )
+    assert {"paced vs progressive", "paced vs ce", "extraction vs one-shot", "extraction vs ce"} <= set(
         comp.claim
     )
     for exp in ("parity", "hierarchical"):
