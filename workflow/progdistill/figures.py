@@ -400,11 +400,14 @@ def _scaling_points(ax, pts: pd.DataFrame, label: str, color, marker) -> None:
 def figure_data(
     curves_path: str, probe_path: str, cfg: dict | Study, teacher: dict, selection: dict | None = None
 ) -> FigureData:
-    """The tables a figure of ``teacher["experiment"]`` draws from (each strategy at its best LR)."""
+    """The tables a figure of ``teacher["experiment"]`` draws from: each student strategy at its best LR,
+    and every teacher run (the figures draw the one select_teacher chose, which the best-LR rule, fewest
+    steps to 95%, need not keep: selection ranks teachers by mean accuracy)."""
     exp = as_study(cfg).experiment(teacher["experiment"])
-    return FigureData(
-        best_lr(pd.read_parquet(curves_path)), pd.read_parquet(probe_path), exp, teacher, selection
-    )
+    curves = pd.read_parquet(curves_path)
+    teachers = curves.role == "teacher"
+    curves = pd.concat([best_lr(curves[~teachers]), curves[teachers]], ignore_index=True)
+    return FigureData(curves, pd.read_parquet(probe_path), exp, teacher, selection)
 
 
 def make_figure(
