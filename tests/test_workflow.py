@@ -238,6 +238,8 @@ def test_survival_and_comparison_tables(smoke_run):
     assert set(cols) <= set(surv.columns)
     assert set(surv.threshold) == {0.9, 0.95, 0.99} and (surv.runs == 2).all()
     got = surv.dropna(subset=["median_steps", "ci_low"])
+    # Some rows, not a number: which cells reach a threshold is the training outcome, which may round
+    # differently on another CPU model (README: determinism is per machine).
     assert len(got) and (got.ci_low <= got.median_steps).all()
     comp = pd.read_parquet(res / "comparisons.parquet")
     cols = "experiment width threshold strategy baseline test statistic p_value".split()
@@ -404,9 +406,11 @@ def test_stage_and_inline_teacher_logits_give_identical_students(smoke_run, tmp_
     )
     text = out.stdout + out.stderr
     counts = _job_counts(text)
-    assert counts.get("students", 0) >= 20 and "teacher_logits" not in counts, text[-3000:]
+    # Every student job: parity 6 strategies x 2 widths + CE at the 2 sweep widths; hierarchical 6 x 2 (4
+    # listed strategies and the p-shot grid's two).
+    assert counts.get("students") == 14 + 12 and "teacher_logits" not in counts, text[-3000:]
     students = sorted(p.relative_to(smoke_run) for p in smoke_run.glob("results/*/students/*/*.parquet"))
-    assert len(students) > 20
+    assert len(students) == 14 + 12
     for rel in [*students, Path("results/curves.parquet")]:
         assert (wd / rel).read_bytes() == (smoke_run / rel).read_bytes(), rel
     logs = "".join(p.read_text() for p in (wd / "results/logs").glob("*/students/*/*.log"))
