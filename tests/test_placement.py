@@ -46,7 +46,17 @@ def test_margin_decides():
 def test_cpu_only_machine_puts_everything_on_cpu():
     cfg = load("workflow/configs/paper.yaml", device="cpu")
     assert set(sides(cfg).values()) == {"cpu"}
-    assert placement.simulate(placement.jobs(cfg, ASSUMED), cores=8, gpus=0) > 0
+    js = placement.jobs(cfg, ASSUMED)
+    # The list schedule, recomputed: per stage, longest job first onto the least loaded of 8 cores, each
+    # job JOB_START_S longer; the stages one after the other.
+    wall = 0.0
+    for stage in sorted({j.stage for j in js}):
+        cores = [0.0] * 8
+        for j in sorted((j for j in js if j.stage == stage), key=lambda j: j.cpu_s, reverse=True):
+            cores[cores.index(min(cores))] += j.cpu_s + placement.JOB_START_S
+        wall += max(cores)
+    assert {j.stage for j in js} == {0, 1, 2, 3}  # teachers, probes, teacher logits, students
+    assert placement.simulate(js, cores=8, gpus=0) == pytest.approx(wall, rel=1e-12)
 
 
 def test_one_gpu_machine_default_config_keeps_students_on_cpu():

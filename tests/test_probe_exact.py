@@ -126,7 +126,7 @@ def test_sampled_probe_is_unbiased_and_its_stderr_is_honest(network):
     spread, reported = [], []
     for key in ref:
         e, s = np.array(est[key]), np.array(ses[key])
-        assert np.all(s > 0)
+        assert np.all(s > 0)  # sampled, so every standard error is positive; its size is the spread test's
         # The mean of 60 estimates is within 4.5 of its standard errors of the exact value.
         assert abs(e.mean() - ref[key]) <= 4.5 * np.sqrt(np.mean(s**2) / reps), key
         spread.append(e.std(ddof=1))

@@ -270,7 +270,12 @@ def test_stage_and_inline_teacher_logits_agree_with_a_train_set(tmp_path, ckpts)
     staged_bank = _bank(ckpts, SIZE, stored)
     staged = _distil(staged_bank, SIZE, chunk=333)
     _same(plain, staged)
-    assert staged_bank.stats["read"] > 0 and not staged_bank.stats["computed"]
+    # Every (checkpoint, block) a stream uses, read once from its file and none computed: checkpoint 0 on
+    # blocks 0 .. 10 (steps 0 .. 699), 1000 on 10 .. 29, 2000 on 29 .. 46, per stream.
+    run = RunSpec(0.1, 0, 0, schedule=SCHED)
+    used = {(run.checkpoint_at(t), t // 64) for t in range(STEPS)}
+    assert len(used) == 11 + 20 + 18
+    assert staged_bank.stats == {"read": 2 * len(used)}
     # A file for another training set (or for fresh samples) is refused by name, before training.
     for other in (None, SIZE + 1):
         with pytest.raises(LogitFileError, match=rf"{paths[0]} is stale: .*train_set_size = {SIZE}"):

@@ -75,6 +75,8 @@ def test_sigkill_at_random_points_then_rerun_gives_identical_results(tmp_path):
         _run(killed, "--unlock", "--configfile", str(KILLABLE))
     _run(killed, "--cores", "2", "--rerun-incomplete", "--configfile", str(KILLABLE))
     resumed += sum("resuming from" in p.read_text() for p in (killed / "results/logs").rglob("*.log"))
+    # At least one, not a number: how many training jobs a kill at a wall-clock moment finds mid-training
+    # (and so resumes) depends on how fast this machine runs them.
     assert resumed > 0, "no killed training job was resumed"
     for name in ("curves.parquet", "probe.parquet"):
         assert (clean / "results" / name).read_bytes() == (killed / "results" / name).read_bytes(), name

@@ -99,9 +99,12 @@ def test_paper_dry_run_carries_the_requests(tmp_path):
 def test_slurm_profile_is_valid():
     prof = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     assert prof["executor"] == "slurm"
-    assert prof["retries"] >= 1 and prof["latency-wait"] > 0 and prof["jobs"] > 0
+    # The values its comments describe: one resubmission, a minute for a network file system, 50 jobs
+    # queued at once; 30 minutes and 4 GB for the short jobs (the training rules estimate their own).
+    assert (prof["retries"], prof["latency-wait"], prof["jobs"]) == (1, 60, 50)
+    assert prof["rerun-incomplete"] is True and prof["keep-going"] is True
     res = prof["default-resources"]
-    assert res["runtime"] > 0 and res["mem_mb"] > 0
+    assert (res["runtime"], res["mem_mb"]) == (30, 4000)
     assert "slurm_partition" not in res and "slurm_account" not in res  # left to the user (commented)
     default = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())
     for rule in ("teacher", "teacher_logits", "students"):

@@ -28,15 +28,24 @@ def snakemake(*args, cwd, check=True):
 
 
 @pytest.mark.slow
-def test_every_figure_exists_and_is_a_valid_image(smoke_run):
-    import matplotlib.image as mpimg
+def test_every_figure_file_exists(smoke_run):
+    """The files only: what each figure draws is checked in tests/test_figures.py."""
+    import yaml
+    from progdistill import config as C
+    from progdistill import layout as L
 
-    for fig in FIGS + TASK_FIGS:
-        png = smoke_run / "results/figures" / f"{fig}.png"
-        pdf = smoke_run / "results/figures" / f"{fig}.pdf"
-        img = mpimg.imread(png)
-        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
-        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 1000
+    study = C.load_study(yaml.safe_load(SMOKE.read_text()))
+    files = [t for t in L.all_targets(study) if t.startswith(L.FIGURE_PDF.split("{")[0])]
+    registered = [t.format(fig=f) for f in L.FIGURES for t in (L.FIGURE_PDF, L.FIGURE_PNG)]
+    assert set(registered) <= set(files)  # the smoke configuration draws every registered figure
+    for exp in ("parity", "hierarchical"):
+        assert {L.SURVIVAL_PDF.format(exp=exp), L.SURVIVAL_PNG.format(exp=exp)} <= set(files)
+    assert {L.SCALING_PDF.format(exp="parity"), L.SCALING_PNG.format(exp="parity")} <= set(files)
+    for rel in files:
+        magic = b"%PDF-" if rel.endswith(".pdf") else b"\x89PNG\r\n\x1a\n"
+        assert (smoke_run / rel).read_bytes().startswith(magic), rel
+    # No CE width sweep is configured for the hierarchical experiment: no scaling figure.
+    assert not (smoke_run / L.SCALING_PNG.format(exp="hierarchical")).exists()
 
 
 @pytest.mark.slow
@@ -258,6 +267,8 @@ def test_survival_and_comparison_tables(smoke_run):
     assert set(cols) <= set(surv.columns)
     assert set(surv.threshold) == {0.9, 0.95, 0.99} and (surv.runs == 2).all()
     got = surv.dropna(subset=["median_steps", "ci_low"])
+    # Some rows, not a number: which cells reach a threshold is the training outcome, which may round
+    # differently on another CPU model (README: determinism is per machine).
     assert len(got) and (got.ci_low <= got.median_steps).all()
     comp = pd.read_parquet(res / "comparisons.parquet")
     cols = "experiment width threshold strategy baseline test statistic p_value".split()
@@ -270,9 +281,6 @@ def test_survival_and_comparison_tables(smoke_run):
     assert {"paced vs progressive", "paced vs ce", "extraction vs one-shot", "extraction vs ce"} <= set(
         comp.claim
     )
-    for exp in ("parity", "hierarchical"):
-        assert (res / f"figures/survival_{exp}.png").stat().st_size > 1000
-        assert (res / f"figures/survival_{exp}.pdf").read_bytes()[:5] == b"%PDF-"
     probe = pd.read_parquet(res / "probe.parquet")
     # n = 12 in the smoke configuration: 2^12 inputs = the probe's samples, so the probe is exact.
     assert "stderr" in probe.columns and (probe.stderr == 0).all()
@@ -307,15 +315,6 @@ def test_automatic_checkpoint_selection(smoke_run):
 
 
 @pytest.mark.slow
-def test_scaling_figure(smoke_run):
-    import matplotlib.image as mpimg
-
-    img = mpimg.imread(smoke_run / "results/figures/scaling_parity.png")
-    assert img.ndim == 3 and img.shape[1] > 300
-    assert not (smoke_run / "results/figures/scaling_hierarchical.png").exists()  # no sweep configured
-
-
-@pytest.mark.slow
 def test_report_is_self_contained_and_renders_offline(smoke_run):
     import re
 
@@ -347,9 +346,8 @@ def test_report_is_self_contained_and_renders_offline(smoke_run):
 
 @pytest.mark.slow
 def test_theory_outputs(smoke_run):
-    """The appendix-B check (smoke.yaml's theory section): one table, its markdown and two figures."""
-    import matplotlib.image as mpimg
-
+    """The appendix-B check (smoke.yaml's theory section): one table and its markdown (its two figures:
+    tests/test_figures.py)."""
     df = pd.read_parquet(smoke_run / "results/theory/theory.parquet")
     assert {"correlation", "teacher", "student", "student_run", "fit"} <= set(df.part)
     corr = df[df.part == "correlation"]
@@ -359,10 +357,6 @@ def test_theory_outputs(smoke_run):
     assert set(st.strategy) == {"progressive", "oneshot"} and set(st.n) == {8, 12}
     assert set(st.quantity) == {"samples", "stage2_steps", "support_batch"}
     assert (smoke_run / "results/theory/theory.md").read_text().startswith("# Theory check (appendix B)")
-    for name in ("theory_corr", "theory_samples"):
-        img = mpimg.imread(smoke_run / "results/figures" / f"{name}.png")
-        assert img.ndim == 3 and img.shape[1] > 300
-        assert (smoke_run / "results/figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
 def _plan_after_edit(smoke_run, tmp_path, edit):
@@ -445,9 +439,12 @@ def test_stage_and_inline_teacher_logits_give_identical_students(smoke_run, tmp_
     )
     text = out.stdout + out.stderr
     counts = _job_counts(text)
-    assert counts.get("students", 0) >= 20 and "teacher_logits" not in counts, text[-3000:]
+    # Every distilling student job reruns, 7 strategies x 2 widths in each experiment; CE's jobs read no
+    # teacher logits, so the setting does not concern them. Compared: all 34 student tables (parity 8
+    # strategies x 2 widths and CE at the 2 sweep widths; hierarchical 6 listed + the p-shot grid's 2, x 2).
+    assert counts.get("students") == 14 + 14 and "teacher_logits" not in counts, text[-3000:]
     students = sorted(p.relative_to(smoke_run) for p in smoke_run.glob("results/*/students/*/*.parquet"))
-    assert len(students) > 20
+    assert len(students) == 18 + 16
     for rel in [*students, Path("results/curves.parquet")]:
         assert (wd / rel).read_bytes() == (smoke_run / rel).read_bytes(), rel
     logs = "".join(p.read_text() for p in (wd / "results/logs").glob("*/students/*/*.log"))

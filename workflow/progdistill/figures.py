@@ -409,11 +409,15 @@ def figure_data(
     selection: dict | None = None,
     switches_path: str | None = None,
 ) -> FigureData:
-    """The tables a figure of ``teacher["experiment"]`` draws from (each strategy at its best LR)."""
+    """The tables a figure of ``teacher["experiment"]`` draws from: each student strategy at its best LR,
+    and every teacher run (the figures draw the one select_teacher chose, which the best-LR rule, fewest
+    steps to 95%, need not keep: selection ranks teachers by mean accuracy)."""
     exp = as_study(cfg).experiment(teacher["experiment"])
     switches = pd.read_parquet(switches_path) if switches_path else None
-    curves, probe = best_lr(pd.read_parquet(curves_path)), pd.read_parquet(probe_path)
-    return FigureData(curves, probe, exp, teacher, selection, switches)
+    curves = pd.read_parquet(curves_path)
+    teachers = curves.role == "teacher"
+    curves = pd.concat([best_lr(curves[~teachers]), curves[teachers]], ignore_index=True)
+    return FigureData(curves, pd.read_parquet(probe_path), exp, teacher, selection, switches)
 
 
 def make_figure(
