@@ -7,6 +7,7 @@ from copy import deepcopy
 
 import yaml
 
+from ..nscaling_grid import generated_names
 from ..streams import derive_seed
 from .experiment import Experiment
 from .validation import schema_default
@@ -99,7 +100,8 @@ def student_stream(exp_name: str, seed: int) -> int:
 
 
 def write_record(cfg: dict, yaml_out: str, html_out: str | None = None) -> None:
-    """The validated configuration as it ran (defaults filled in, p-shot grids expanded into strategies):
+    """The validated configuration as it ran (defaults filled in, p-shot grids expanded into strategies, the
+    nscaling section kept and the experiments it generates left out):
     YAML that validates to the same configuration (reusable with --configfile), and an HTML page for the
     Snakemake report."""
     from html import escape
@@ -109,6 +111,10 @@ def write_record(cfg: dict, yaml_out: str, html_out: str | None = None) -> None:
     cfg = deepcopy(cfg)
     for exp in cfg["experiments"].values():
         exp.pop("pshot_grid", None)  # already expanded into strategies: keeps the record re-runnable
+    for name in generated_names(cfg.get("nscaling")):  # regenerated from the section when it is rerun
+        cfg["experiments"].pop(name, None)
+    if not cfg["experiments"]:  # only generated ones: an empty block would not validate (minProperties)
+        cfg.pop("experiments")
     text = yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, width=110)
     with atomic_path(yaml_out) as tmp, open(tmp, "w") as fh:
         fh.write(text)

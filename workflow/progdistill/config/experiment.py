@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import strategies as S
 from ..layout import teacher_id
+from ..nscaling_grid import Section
 from ..tasks import make_task
 
 
@@ -243,6 +244,7 @@ class Study:
     figures: dict  # figure family -> the experiment it draws
     experiments: dict  # name -> Experiment
     theory: dict | None
+    nscaling: Section | None  # the nscaling section (its experiments are among ``experiments``)
     config: dict = field(compare=False, repr=False)  # the validated dict
 
     @classmethod
@@ -260,6 +262,7 @@ class Study:
             figures=dict(cfg["figures"]),
             experiments={name: Experiment.from_config(name, b) for name, b in cfg["experiments"].items()},
             theory=cfg.get("theory"),
+            nscaling=Section.from_config(cfg.get("nscaling")),
             config=cfg,
         )
 

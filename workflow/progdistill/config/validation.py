@@ -1,5 +1,6 @@
 """Validation of a configuration and its messages: the JSON schema (draft 2020-12) with the schema's
-defaults filled in, p-shot grids expanded into strategies, then the checks a schema cannot state. Every
+defaults filled in, p-shot grids expanded into strategies and an nscaling section into experiments, then the
+checks a schema cannot state. Every
 problem is reported at once, each naming the key, the value and what would be valid."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from functools import cache
 
 import yaml
 
-from .. import tasks
+from .. import nscaling_grid, tasks
 from ..strategies import KINDS, PShot, step_label
 
 SCHEMA_PATH = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "config.schema.yaml")
@@ -105,7 +106,7 @@ def validate_config(cfg: dict) -> dict:
         msgs = [m for m in dict.fromkeys(_schema_message(e, cfg) for e in errors) if m]
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(msgs))
     _fill_defaults(cfg, schema)
-    grid_problems = expand_pshot_grids(cfg)
+    grid_problems = expand_pshot_grids(cfg) + expand_nscaling(cfg, schema)  # nscaling: one experiment per n
     if grid_problems:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(grid_problems))
     _fill_defaults(cfg, schema)  # the generated strategies get their defaults too
@@ -188,10 +189,32 @@ def expand_pshot_grids(cfg: dict) -> list[str]:
     return out
 
 
+def expand_nscaling(cfg: dict, schema: dict) -> list[str]:
+    """Add the ``nscaling`` section's experiments (progdistill.nscaling_grid) to ``cfg["experiments"]``,
+    each checked against the schema's experiment definition first, its messages naming the section's key
+    (its probe and selection keys are passed through unchecked until here). Returns the problems found
+    (nothing is added then; one experiment's messages say it for all of them)."""
+    import jsonschema
+
+    generated, out = nscaling_grid.generate(cfg, schema_default("experiment", "probe", "degrees"))
+    if out:
+        return out
+    validator = jsonschema.Draft202012Validator({"$ref": "#/$defs/experiment", "$defs": schema["$defs"]})
+    for name, exp in generated.items():
+        errors = sorted(validator.iter_errors(exp), key=lambda e: list(map(str, e.absolute_path)))
+        msgs = [m for m in dict.fromkeys(_schema_message(e, exp) for e in errors) if m]
+        if msgs:
+            return [f"nscaling.{m} (in the generated experiment {name})" for m in msgs]
+    cfg["experiments"].update(generated)
+    return []
+
+
 def theory_problems(cfg: dict) -> list[str]:
     """Semantic checks of the optional ``theory`` section (and that a configuration runs something)."""
     if "theory" not in cfg:
-        return [] if cfg["experiments"] else ["experiments: none configured and no theory section; add one"]
+        if cfg["experiments"]:
+            return []
+        return ["experiments: none configured and no theory or nscaling section; add one"]
     th, out = cfg["theory"], []
     if len(set(th["seeds"])) != len(th["seeds"]):
         out.append(f"theory.seeds = {th['seeds']} has duplicates")
