@@ -25,6 +25,7 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/summary.smk"
 include: "workflow/rules/survival.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/nscaling.smk"
 
 
 rule all:

@@ -73,6 +73,16 @@ SURVIVAL_PDF = f"{RES}/figures/survival_{{exp}}.pdf"
 SURVIVAL_PNG = f"{RES}/figures/survival_{{exp}}.png"
 SURVIVAL_FIG_LOG = f"{LOGS}/figures/survival_{{exp}}.log"
 
+# How steps grow with n (the nscaling section; progdistill/nscaling.py): fitted exponents, medians, tests.
+NSCALING_SLOPES = f"{RES}/nscaling/slopes.parquet"
+NSCALING_MEDIANS = f"{RES}/nscaling/medians.parquet"
+NSCALING_TESTS = f"{RES}/nscaling/tests.parquet"
+NSCALING_MD = f"{RES}/nscaling/nscaling.md"
+NSCALING_LOG = f"{LOGS}/nscaling/table.log"
+NSCALING_PDF = f"{RES}/figures/nscaling.pdf"
+NSCALING_PNG = f"{RES}/figures/nscaling.png"
+NSCALING_FIG_LOG = f"{LOGS}/figures/nscaling.log"
+
 THEORY_CORRELATION = f"{RES}/theory/correlation/d{{d}}_n{{n}}.parquet"
 THEORY_CORRELATION_LOG = f"{LOGS}/theory/correlation_d{{d}}_n{{n}}.log"
 THEORY_STUDENTS = f"{RES}/theory/students/n{{n}}.parquet"
@@ -162,6 +172,8 @@ def all_targets(study) -> list[str]:
     out += [t.format(exp=e) for e, x in exps.items() if x.scaling for t in (SCALING_PDF, SCALING_PNG)]
     out += [t.format(exp=e) for e in exps for t in (SURVIVAL_PDF, SURVIVAL_PNG)]
     out += [CHECKPOINT_SELECTION.format(exp=e) for e in exps]
+    if study.nscaling is not None:
+        out += [NSCALING_SLOPES, NSCALING_MEDIANS, NSCALING_TESTS, NSCALING_MD, NSCALING_PDF, NSCALING_PNG]
     if study.theory is not None:
         theory = [n for n in figure_names(study) if FIGURES[n].family == "theory"]
         out += [THEORY_TABLE, THEORY_MD]

@@ -16,7 +16,8 @@ the study needs to know about the kind, so no other module dispatches on a kind 
   ``in_scaling_figure``: drawn beside CE's width sweep;
 - its role in the statistics: ``is_baseline`` (the summary's p-values and speed-ups are against it),
   ``is_reference`` (what progressive distillation is tested against), ``claims`` (the log-rank tests it
-  asks for) and ``group_claims`` (tests chosen from the data, e.g. the best 3-shot against the best 2-shot).
+  asks for) and ``group_claims`` (tests chosen from the data, e.g. the best 3-shot against the best 2-shot);
+- ``growth_with_n``: what the theory predicts for how its steps grow with n (progdistill.nscaling).
 
 Adding a kind: a subclass here registered with ``@kind``, its entry in the schema
 (``workflow/schemas/config.schema.yaml``: the ``kind`` enum and one ``if``/``then`` block with its keys), and
@@ -37,6 +38,11 @@ if TYPE_CHECKING:  # the model imports this module, not the other way round
 
 Schedule = tuple[tuple[int, int], ...]
 KINDS: dict[str, type[Strategy]] = {}  # kind name -> class, in the order the kinds are defined
+
+
+# Theorem B.8: a student taught by an intermediate checkpoint, then the final teacher, needs about
+# 2^d n^2 d^4 samples (an upper bound for the paper's idealised Algorithm 1).
+PROGRESSIVE_BOUND = "progressive: <= 2^d n^2 d^4 samples, slope 2 (B.8, an upper bound)"
 
 
 def kind(cls):
@@ -155,6 +161,12 @@ class Strategy:
         maps a list of strategy names to the fastest one (or None) at one width and threshold."""
         return []
 
+    def growth_with_n(self, d: int) -> str:
+        """What the theory (theorem B.8; learning from labels) predicts for the exponent b of its steps ~ n^b
+        on a sparse parity of support size d, the nscaling tables' ``theory`` column; "" when it says
+        nothing about this kind."""
+        return ""
+
     # --- figures ---------------------------------------------------------------------------------------
     def legend_label(self, selection: dict | None = None) -> str:
         return self.name
@@ -180,6 +192,9 @@ class CE(Strategy):
     def schedule(self, exp, selection=None) -> Schedule:
         return ()
 
+    def growth_with_n(self, d: int) -> str:
+        return f"labels only: ~ n^(d-1) = n^{d - 1}"
+
 
 @kind
 @dataclass(frozen=True)
@@ -202,6 +217,12 @@ class OneShot(Strategy):
     def schedule(self, exp, selection=None) -> Schedule:
         cks = self.resolved_checkpoints(selection)
         return ((0, cks[0] if cks else exp.teacher.steps),)
+
+    def growth_with_n(self, d: int) -> str:
+        """Theorem B.8's lower bound is for the final teacher alone; an earlier checkpoint has none."""
+        if self.checkpoint != "final":
+            return ""
+        return f"final teacher only: >= n^min(2c, d), n^{d} for c >= d/2 (B.8, lower bound)"
 
     def problems(self, key, exp) -> list[str]:
         out = super().problems(key, exp)
@@ -246,6 +267,9 @@ class Progressive(Strategy):
     def claims(self, exp) -> list[tuple[Strategy, str]]:
         """Against every reference strategy: CE and every one-shot."""
         return [(b, f"progressive vs {b.kind}") for b in exp.strategies if b.is_reference]
+
+    def growth_with_n(self, d: int) -> str:
+        return PROGRESSIVE_BOUND
 
 
 @kind
@@ -330,6 +354,11 @@ class PShot(Strategy):
             if three and two:
                 out.append((three, two, "best 3-shot vs best 2-shot"))
         return out
+
+    def growth_with_n(self, d: int) -> str:
+        """Theorem B.8's procedure is itself two-shot (a checkpoint of the teacher's first stage, then the
+        final one): its bound applies to p-shot distillation as to progressive."""
+        return PROGRESSIVE_BOUND
 
     def legend_label(self, selection=None) -> str:
         """The strategy and its checkpoints; a named one shows the step the selection chose."""
