@@ -34,6 +34,14 @@ RULE_TEMPLATES = {
     "theory_students": [L.THEORY_STUDENTS, L.THEORY_STUDENTS_LOG],
     "theory_aggregate": [L.THEORY_TABLE, L.THEORY_MD, L.THEORY_LOG],
     "theory_figure": [L.FIGURE_PDF, L.FIGURE_PNG, L.FIGURE_LOG],
+    "nscaling_table": [
+        L.NSCALING_SLOPES,
+        L.NSCALING_MEDIANS,
+        L.NSCALING_TESTS,
+        L.NSCALING_MD,
+        L.NSCALING_LOG,
+    ],
+    "nscaling_figure": [L.NSCALING_PDF, L.NSCALING_PNG, L.NSCALING_FIG_LOG],
 }
 
 

@@ -359,6 +359,44 @@ def test_theory_outputs(smoke_run):
     assert (smoke_run / "results/theory/theory.md").read_text().startswith("# Theory check (appendix B)")
 
 
+@pytest.mark.slow
+def test_nscaling_outputs(smoke_run):
+    """The toy nscaling section (two n): its experiments run through the ordinary rules, then the fits, the
+    medians, the tests and the log-log figure."""
+    import matplotlib.image as mpimg
+
+    res = smoke_run / "results"
+    sl = pd.read_parquet(res / "nscaling/slopes.parquet")
+    main = sl[(sl.fit == "all n") & (sl.lrs == "best")]
+    assert set(main.strategy) == {"ce", "oneshot_final", "progressive", "2shot_transition"}
+    assert (
+        set(main.model) == {"lognormal", "weibull"} and (main.n_min == 10).all() and (main.n_max == 14).all()
+    )
+    assert (main.runs == 6).all() and main.slope.notna().all()  # 3 seeds x 2 n, every fit determined
+    teacher = sl[(sl.strategy == "teacher") & (sl.fit == "all n")]
+    assert (teacher.runs == 4).all() and (teacher.width == 64).all()
+    med = pd.read_parquet(res / "nscaling/medians.parquet")
+    assert set(med.n) == {10, 14} and med.transition.notna().all() and (med.teacher != "").all()
+    tests = pd.read_parquet(res / "nscaling/tests.parquet")
+    assert {"separate vs common slope", "curvature (log n)^2"} == set(tests.test)
+    assert (res / "nscaling/nscaling.md").read_text().startswith("# How steps to 95% grow with n")
+    img = mpimg.imread(res / "figures/nscaling.png")
+    assert img.ndim == 3 and img.shape[1] > 600
+    assert (res / "figures/nscaling.pdf").read_bytes()[:5] == b"%PDF-"
+    curves = pd.read_parquet(res / "curves.parquet")
+    assert {"nscale_d3_n10", "nscale_d3_n14"} <= set(curves.experiment)
+    # The rule's tables are the package's on the run's own curves (its inputs reach it as they should).
+    import yaml
+    from progdistill import config as C
+    from progdistill import nscaling as NS
+
+    study = C.load_study(yaml.safe_load(SMOKE.read_text()))
+    pd.testing.assert_frame_equal(NS.slopes(NS.run_times(curves, study), study), sl)
+    # The record reruns as it is: no experiment generated twice, nothing to do.
+    out = snakemake("-n", "--cores", "1", "--configfile", str(res / "config.yaml"), cwd=smoke_run)
+    assert "Nothing to be done" in out.stdout + out.stderr
+
+
 def _plan_after_edit(smoke_run, tmp_path, edit):
     """Job counts of a dry run on the finished smoke run after editing its configuration."""
     import copy
