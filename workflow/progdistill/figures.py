@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from . import jobtime  # noqa: E402
 from . import layout as L  # noqa: E402
 from .config import step_label  # noqa: E402
 from .io import atomic_path  # noqa: E402
@@ -438,8 +439,11 @@ def make_figure(
     """Draw one figure of the registry (layout.FIGURES); ``selection`` (select_checkpoints output) is
     drawn on fig2a / fig7a."""
     sns.set_theme(style="whitegrid", context="paper")
-    curves = best_lr(pd.read_parquet(curves_path))
+    jobtime.mark("read")
+    curves = pd.read_parquet(curves_path)
     probe = pd.read_parquet(probe_path)
+    jobtime.mark("work")  # drawing, then rendering to PDF and PNG
+    curves = best_lr(curves)
     exp = selected["experiment"]
     selected = {**selected, "selection": selection}
     spec = L.FIGURES[name]

@@ -11,6 +11,7 @@ import shutil
 import pandas as pd
 
 from . import config as C
+from . import jobtime
 from .checkpoints import load_checkpoint, read_checkpoint_arrays, save_checkpoint
 from .io import write_json, write_parquet
 from .layout import checkpoint_file
@@ -88,6 +89,7 @@ def run_teacher(
             checkpoint_file(staging, step), params, 0, dict(step=step, lr=lr, seed=seed, experiment=exp_name)
         )
 
+    jobtime.mark("work")  # training; its checkpoints are written on the way
     res = train(
         task,
         t["width"],
@@ -105,6 +107,7 @@ def run_teacher(
         label=f"{exp_name} teacher {tid}",
         **C.train_options(t),
     )
+    jobtime.mark("write")
     df = pd.DataFrame(res.rows).drop(columns="run")
     df = df.assign(
         experiment=exp_name,
@@ -187,11 +190,14 @@ def select_checkpoints(
 def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
+    jobtime.mark("read")
     teacher, _ = read_checkpoint_arrays(ckpt_path, n=task.n, width=exp["teacher"]["width"])
+    jobtime.mark("work")
     seeds = C.seeds_for(exp_name)
     p = exp["probe"]
     monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], seeds["monomials"])
     acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p["samples"])
+    jobtime.mark("write")
     df = pd.DataFrame(rows).assign(experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
     write_parquet(df, out_path)
 
@@ -237,6 +243,7 @@ def run_teacher_logits(
         len(need),
     )
     progress = Progress(f"{exp_name} teacher logits seed {seed} (blocks)", total)
+    jobtime.mark("work")  # the forward passes, each batch written as it is computed
     write_logits(
         out_path,
         stream,
@@ -286,6 +293,7 @@ def run_students(
     task = make_task(exp["task"])
     device, backend = setup(cfg, device)
     st = C.strategy(exp, strategy_name)
+    jobtime.mark("read")
     with open(selected_path) as fh:
         tid = json.load(fh)["teacher"]
     selection = None
@@ -320,12 +328,14 @@ def run_students(
     bank = TeacherBank(
         _teacher_loader(exp, task, ckpt_dir, device), stored=stored, train_set_size=opts["train_set_size"]
     )
+    heldout = _heldout(exp_name, exp, task)
+    jobtime.mark("work")
     res = train(
         task,
         width,
         runs,
         s["steps"],
-        _heldout(exp_name, exp, task),
+        heldout,
         exp["eval_every"],
         backend,
         device,
@@ -336,6 +346,7 @@ def run_students(
         label=f"{exp_name} {strategy_name} w{width}",
         **opts,
     )
+    jobtime.mark("write")
     df = pd.DataFrame(res.rows)
     df["lr"] = [meta[r][0] for r in df.run]
     df["seed"] = [meta[r][1] for r in df.run]
@@ -401,6 +412,7 @@ PROBE_COLUMNS = [
 
 def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, probe_out: str) -> None:
     """One tidy table of every curve, one of every probe row; sorted so reruns give identical files."""
+    jobtime.mark("read")
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths], ignore_index=True)
     curves = curves.astype(
         {
@@ -418,12 +430,14 @@ def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, p
         ["experiment", "role", "strategy", "width", "lr", "seed", "step"], ignore_index=True
     )
     probe = pd.concat([pd.read_parquet(p) for p in probe_paths], ignore_index=True)
+    jobtime.mark("work")
     probe = probe.astype(
         {"checkpoint": "int64", "degree": "int64", "node": "int64", "level": "int64", "in_support": "bool"}
     )
     probe = probe[PROBE_COLUMNS].sort_values(
         ["experiment", "teacher", "checkpoint", "output", "degree", "monomial"], ignore_index=True
     )
+    jobtime.mark("write")
     write_parquet(curves, curves_out)
     write_parquet(probe, probe_out)
 

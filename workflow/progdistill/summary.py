@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import jobtime
 from .io import atomic_path, write_parquet
 from .metrics import best_lr  # the same LR choice as the figures and statistics
 from .survival import THRESHOLDS, logrank, run_times, survival_table
@@ -173,7 +174,11 @@ def to_html(summary: pd.DataFrame) -> str:
 def write_summary(
     curves_path: str, parquet_out: str, md_out: str, html_out: str | None = None
 ) -> pd.DataFrame:
-    summary = summarize(pd.read_parquet(curves_path))
+    jobtime.mark("read")
+    curves = pd.read_parquet(curves_path)
+    jobtime.mark("work")
+    summary = summarize(curves)
+    jobtime.mark("write")
     write_parquet(summary, parquet_out)
     with atomic_path(md_out) as tmp, open(tmp, "w") as fh:
         fh.write(to_markdown(summary))

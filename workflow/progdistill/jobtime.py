@@ -1,0 +1,77 @@
+"""Where a workflow job's time goes, written to its log when it ends (standard library only).
+
+``logs.setup`` (the first thing a rule's script does) calls ``start()``; the job functions then name their
+phases with ``mark("read")``, ``mark("work")``, ``mark("write")``: the time from one mark to the next counts
+towards the earlier one, the time from ``start()`` to the first mark towards ``setup`` (lazy imports such as
+torch, device and backend). ``startup`` is the process's age at ``start()``: interpreter, Snakemake's script
+preamble and the script's imports. At exit the job logs one readable line and one ``job-time {json}`` line
+with the same numbers and the epoch times of ``start()`` and of the exit, from which ``make bench`` splits a
+job's wall time (as Snakemake records it) into fixed cost and work (progdistill.jobbench).
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import time
+
+log = logging.getLogger(__name__)
+
+_state: dict = {}
+
+
+def process_age() -> float | None:
+    """Seconds since this process started (Linux: /proc, 10 ms resolution); None where unknown."""
+    try:
+        with open("/proc/self/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def start() -> None:
+    """Begin timing this job (once per process; logs.setup calls it)."""
+    if _state:
+        return
+    now = time.perf_counter()
+    _state.update(
+        t_start=time.time(), startup=process_age(), phases={}, current="setup", since=now, origin=now
+    )
+    atexit.register(report)
+
+
+def mark(phase: str) -> None:
+    """From now on the job's time counts towards ``phase``."""
+    if not _state:
+        return
+    now = time.perf_counter()
+    cur = _state["current"]
+    _state["phases"][cur] = _state["phases"].get(cur, 0.0) + now - _state["since"]
+    _state.update(current=phase, since=now)
+
+
+def summary() -> dict:
+    """The numbers so far: epoch time of start(), startup, seconds per phase, epoch time now."""
+    mark(_state["current"])
+    return {
+        "t_start": _state["t_start"],
+        "t_end": time.time(),
+        "startup": _state["startup"],
+        "phases": {k: round(v, 4) for k, v in _state["phases"].items()},
+    }
+
+
+def report() -> None:
+    if not _state:
+        return
+    rec = summary()
+    parts = [f"{k} {v:.2f} s" for k, v in rec["phases"].items()]
+    if rec["startup"] is not None:
+        parts.insert(0, f"startup {rec['startup']:.2f} s (interpreter, preamble, the script's imports)")
+    log.info("job time: %s", ", ".join(parts))
+    log.info("job-time %s", json.dumps(rec, sort_keys=True))
