@@ -45,7 +45,7 @@ import yaml
 from . import layout as L
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-FIXED_PHASES = ("setup", "read", "write")  # jobtime phases that are not the job's work
+FIXED_PHASES = ("setup", "imports", "read", "write")  # jobtime phases that are not the job's work
 SELECTED_TEACHER = (0.01, 1)  # the default's selected parity teacher (lr, seed)
 TRANSITION = 155000  # the checkpoint the default run selects as 'transition'
 SYMBOLIC = {"transition": TRANSITION, "before": 120000, "after": 195000, "level1": 100000, "level2": 130000}
@@ -394,12 +394,13 @@ def format_section(rec: dict) -> str:
         f"python -c pass: {rec['python_pass_s'] * 1e3:.0f} ms; the script preamble's imports: "
         f"{rec['preamble_imports_s'] * 1e3:.0f} ms (medians)",
         "",
-        "| job | wall | startup | setup | read | work | write | fixed | fixed / python -c pass |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| job | wall | startup | imports | setup | read | work | write | fixed | fixed / python -c pass |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, j in rec["jobs"].items():
         ph = j["phases"]
-        cells = [j["wall"], j.get("startup", float("nan")), ph.get("setup", 0), ph.get("read", 0), j["work"]]
+        cells = [j["wall"], j.get("startup", float("nan")), ph.get("imports", 0), ph.get("setup", 0)]
+        cells += [ph.get("read", 0), j["work"]]
         cells += [ph.get("write", 0), j["fixed"]]
         lines.append(
             f"| {name} | {' | '.join(f'{c:.2f}' for c in cells)} | {j['fixed_vs_python_pass']:.0f}x |"

@@ -2,16 +2,19 @@
 
 ``logs.setup`` (the first thing a rule's script does) calls ``start()``; the job functions then name their
 phases with ``mark("read")``, ``mark("work")``, ``mark("write")``: the time from one mark to the next counts
-towards the earlier one, the time from ``start()`` to the first mark towards ``setup`` (lazy imports such as
-torch, device and backend). ``startup`` is the process's age at ``start()``: interpreter, Snakemake's script
-preamble and the script's imports. At exit the job logs one readable line and one ``job-time {json}`` line
-with the same numbers and the epoch times of ``start()`` and of the exit, from which ``make bench`` splits a
-job's wall time (as Snakemake records it) into fixed cost and work (progdistill.jobbench).
+towards the earlier one, the time from ``start()`` to the first mark towards ``setup`` (device, backend).
+Imports after ``start()`` (a job's lazy imports: torch, sksurv, ...) count towards ``imports`` whichever
+phase they happen in (import statements are timed; the outermost one of a nest counts). ``startup`` is the
+process's age at ``start()``: interpreter, Snakemake's script preamble and the script's imports.
+At exit the job logs one readable line and one ``job-time {json}`` line with the same numbers and the epoch
+times of ``start()`` and of the exit, from which ``make bench`` splits a job's wall time (as Snakemake
+records it) into fixed cost and work (progdistill.jobbench).
 """
 
 from __future__ import annotations
 
 import atexit
+import builtins
 import json
 import logging
 import os
@@ -39,10 +42,25 @@ def start() -> None:
     if _state:
         return
     now = time.perf_counter()
-    _state.update(
-        t_start=time.time(), startup=process_age(), phases={}, current="setup", since=now, origin=now
-    )
+    _state.update(t_start=time.time(), startup=process_age(), phases={}, current="setup", since=now)
+    _state.update(imports=0.0, imports_since=0.0, depth=0)
+    builtins.__import__ = _timed(builtins.__import__)
     atexit.register(report)
+
+
+def _timed(original):
+    def timed_import(*args, **kwargs):
+        if _state["depth"]:
+            return original(*args, **kwargs)
+        _state["depth"] += 1
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _state["depth"] -= 1
+            _state["imports"] += time.perf_counter() - t0
+
+    return timed_import
 
 
 def mark(phase: str) -> None:
@@ -50,9 +68,12 @@ def mark(phase: str) -> None:
     if not _state:
         return
     now = time.perf_counter()
-    cur = _state["current"]
-    _state["phases"][cur] = _state["phases"].get(cur, 0.0) + now - _state["since"]
-    _state.update(current=phase, since=now)
+    cur, ph = _state["current"], _state["phases"]
+    imported = _state["imports"] - _state["imports_since"]
+    ph[cur] = ph.get(cur, 0.0) + now - _state["since"] - imported
+    if imported:
+        ph["imports"] = ph.get("imports", 0.0) + imported
+    _state.update(current=phase, since=now, imports_since=_state["imports"])
 
 
 def summary() -> dict:
