@@ -8,19 +8,17 @@ import logging
 import os
 import shutil
 
-import pandas as pd
-
 from . import config as C
 from . import jobtime
 from .checkpoints import load_checkpoint, read_checkpoint_arrays, save_checkpoint
-from .io import write_json, write_parquet
+from .io import write_json, write_parquet, write_rows
 from .layout import checkpoint_file
-from .metrics import rank_candidates
 from .probe import monomial_set, probe_checkpoint
 from .tasks import make_task
 
 # Torch-dependent modules are imported inside the training functions only: the probe, selection,
-# aggregation and figure jobs never need torch, and importing it costs seconds per job.
+# aggregation and figure jobs never need torch, and importing it costs seconds per job. pandas likewise
+# (a third of a second): the training and probe jobs write their tables with pyarrow (io.write_rows).
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +106,17 @@ def run_teacher(
         **C.train_options(t),
     )
     jobtime.mark("write")
-    df = pd.DataFrame(res.rows).drop(columns="run")
-    df = df.assign(
+    rows = [{k: v for k, v in r.items() if k != "run"} for r in res.rows]
+    missing = [s for s in C.teacher_checkpoints(exp) if not os.path.exists(checkpoint_file(staging, s))]
+    if missing:
+        raise RuntimeError(f"teacher {tid}: checkpoints {missing[:5]} are missing from {staging}")
+    if staging != ckpt_dir:
+        if os.path.exists(ckpt_dir):
+            shutil.rmtree(ckpt_dir)
+        os.replace(staging, ckpt_dir)
+    write_rows(
+        rows,
+        curve_path,
         experiment=exp_name,
         role="teacher",
         strategy="teacher",
@@ -119,20 +126,16 @@ def run_teacher(
         temperature=1.0,
         alpha=1.0,
     )
-    missing = [s for s in C.teacher_checkpoints(exp) if not os.path.exists(checkpoint_file(staging, s))]
-    if missing:
-        raise RuntimeError(f"teacher {tid}: checkpoints {missing[:5]} are missing from {staging}")
-    if staging != ckpt_dir:
-        if os.path.exists(ckpt_dir):
-            shutil.rmtree(ckpt_dir)
-        os.replace(staging, ckpt_dir)
-    write_parquet(df, curve_path)
     _drop(state_path)
 
 
 def select_teacher(cfg: dict, exp_name: str, curve_paths: list[str], out_path: str) -> dict:
     """Pick the teacher students learn from: the best LR (and seed) by mean held-out accuracy over
     training (area under the curve), which rewards both learning early and learning fully."""
+    import pandas as pd
+
+    from .metrics import rank_candidates
+
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
     score = rank_candidates(curves, [], ["lr", "seed"])  # diverged teachers ranked last
     if score.diverged.all():
@@ -161,6 +164,8 @@ def select_checkpoints(
 ) -> dict:
     """The selected teacher's phase-transition window and the checkpoints strategies may name
     (before / transition / after, and level0.. for hierarchical data), with the reason for each."""
+    import pandas as pd
+
     from .transition import select_checkpoints as select
 
     exp = cfg["experiments"][exp_name]
@@ -198,8 +203,7 @@ def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out
     monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], seeds["monomials"])
     acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p["samples"])
     jobtime.mark("write")
-    df = pd.DataFrame(rows).assign(experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
-    write_parquet(df, out_path)
+    write_rows(rows, out_path, experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
 
 
 def distil_schedules(exp: dict, selection: dict | None) -> list[tuple[tuple[int, int], ...]]:
@@ -347,10 +351,16 @@ def run_students(
         **opts,
     )
     jobtime.mark("write")
-    df = pd.DataFrame(res.rows)
-    df["lr"] = [meta[r][0] for r in df.run]
-    df["seed"] = [meta[r][1] for r in df.run]
-    df = df.drop(columns="run").assign(
+    rows = [
+        {**{k: v for k, v in r.items() if k != "run"}, "lr": meta[r["run"]][0], "seed": meta[r["run"]][1]}
+        for r in res.rows
+    ]
+    for i, d in enumerate(res.diverged_at):
+        if d >= 0:
+            log.warning("run lr=%g seed=%d diverged at step %d", meta[i][0], meta[i][1], d)
+    write_rows(
+        rows,
+        out_path,
         experiment=exp_name,
         role="student",
         strategy=strategy_name,
@@ -359,10 +369,6 @@ def run_students(
         alpha=float(st["alpha"]),
         teacher=tid,
     )
-    for i, d in enumerate(res.diverged_at):
-        if d >= 0:
-            log.warning("run lr=%g seed=%d diverged at step %d", meta[i][0], meta[i][1], d)
-    write_parquet(df, out_path)
     _drop(state_path)
 
 
@@ -412,6 +418,8 @@ PROBE_COLUMNS = [
 
 def aggregate(curve_paths: list[str], probe_paths: list[str], curves_out: str, probe_out: str) -> None:
     """One tidy table of every curve, one of every probe row; sorted so reruns give identical files."""
+    import pandas as pd
+
     jobtime.mark("read")
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths], ignore_index=True)
     curves = curves.astype(
