@@ -93,7 +93,7 @@ def test_every_job_of_a_run_logs_its_time_and_the_bench_reads_it(smoke_run):
     tid = json.loads((smoke_run / L.SELECTED.format(exp="parity")).read_text())["teacher"]
     cases = [
         (L.STUDENT.format(exp="parity", strategy="progressive", width=16), "students"),
-        (L.PROBE.format(exp="parity", tid=tid, step=2000), "probe"),
+        (L.PROBE.format(exp="parity", tid=tid), "probe"),
         (L.TEACHER_CURVE.format(exp="parity", tid=tid), "teacher"),
         (L.TEACHER_LOGITS.format(exp="parity", seed=0), "teacher_logits"),
         (L.CURVES, "aggregate"),
@@ -103,7 +103,7 @@ def test_every_job_of_a_run_logs_its_time_and_the_bench_reads_it(smoke_run):
     ]
     logs = {
         "students": L.STUDENT_LOG.format(exp="parity", strategy="progressive", width=16),
-        "probe": L.PROBE_LOG.format(exp="parity", tid=tid, step=2000),
+        "probe": L.PROBE_LOG.format(exp="parity", tid=tid),
         "teacher": L.TEACHER_LOG.format(exp="parity", tid=tid),
         "teacher_logits": L.TEACHER_LOGITS_LOG.format(exp="parity", seed=0),
         "aggregate": L.AGGREGATE_LOG,

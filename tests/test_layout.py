@@ -145,7 +145,7 @@ def test_checkpoint_paths_round_trip():
     assert L.parse_teacher_id(tid) == (exp["teacher"]["lrs"][0], exp["teacher"]["seeds"][0])
     ckpt = L.checkpoint_file(L.TEACHER_CHECKPOINTS.format(exp="parity", tid=tid), 2000)
     assert ckpt == f"results/parity/teacher/{tid}/checkpoints/step2000.safetensors"
-    assert L.probe_tables("parity", exp, tid)[-1] == f"results/parity/probe/{tid}/step6000.parquet"
+    assert L.probe_tables("parity", exp, tid) == [f"results/parity/probe/{tid}.parquet"]
 
 
 def test_dag_evaluation_imports_no_plotting_or_torch(tmp_path):

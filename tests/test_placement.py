@@ -83,8 +83,8 @@ def test_one_gpu_machine_paper_config():
 def test_forcing_a_side():
     paper = load("workflow/configs/paper.yaml", device="cuda")
     got = sides(paper)
-    assert {s for n, s in got.items() if "/step" not in n} == {"gpu"}  # every training job
-    assert {s for n, s in got.items() if "/step" in n} == {"cpu"}  # probes stay numpy on CPU
+    assert {s for n, s in got.items() if not n.endswith("/probe")} == {"gpu"}  # every training job
+    assert {s for n, s in got.items() if n.endswith("/probe")} == {"cpu"}  # probes stay numpy on CPU
     default = load("config.yaml", placement={"students": "gpu"})
     assert {s for n, s in sides(default).items() if "/w" in n} == {"gpu"}
     assert {s for n, s in sides(default).items() if "/lr" in n} == {"cpu"}  # teachers still by the model

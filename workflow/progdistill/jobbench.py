@@ -48,6 +48,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 FIXED_PHASES = ("setup", "imports", "read", "write")  # jobtime phases that are not the job's work
 SELECTED_TEACHER = (0.01, 1)  # the default's selected parity teacher (lr, seed)
 TRANSITION = 155000  # the checkpoint the default run selects as 'transition'
+# One probe job per checkpoint (the layout before the probe job did a teacher's every checkpoint): the
+# bench runs on either, so one version of it measures the code before and after.
+PROBE_PER_CHECKPOINT = "{step}" in L.PROBE
 SYMBOLIC = {"transition": TRANSITION, "before": 120000, "after": 195000, "level1": 100000, "level2": 130000}
 
 
@@ -250,6 +253,7 @@ def write_tables(workdir: Path, cfg: dict, seed: int = 0) -> None:
         p = exp["probe"]
         monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], 0)
         outputs = ["p1", "margin"] if task.num_classes == 2 else [f"p{c}" for c in range(task.num_classes)]
+        tables = []
         for step in C.teacher_checkpoints(exp):
             rows = [
                 dict(
@@ -265,10 +269,14 @@ def write_tables(workdir: Path, cfg: dict, seed: int = 0) -> None:
                 for o in outputs
                 for m in monos
             ]
-            df = pd.DataFrame(rows).assign(
-                experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=float(rng.uniform(0.5, 1))
-            )
-            _write(df, workdir / L.PROBE.format(exp=exp_name, tid=tid, step=step))
+            df = pd.DataFrame(rows).assign(checkpoint=step, teacher_accuracy=float(rng.uniform(0.5, 1)))
+            if PROBE_PER_CHECKPOINT:
+                df = df.assign(experiment=exp_name, teacher=tid)
+                _write(df, workdir / L.PROBE.format(exp=exp_name, tid=tid, step=step))
+            tables.append(df)
+        if not PROBE_PER_CHECKPOINT:
+            df = pd.concat(tables, ignore_index=True).assign(experiment=exp_name, teacher=tid)
+            _write(df, workdir / L.PROBE.format(exp=exp_name, tid=tid))
 
 
 def _first_teacher(exp: dict) -> tuple[float, int]:
@@ -327,12 +335,18 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
     teacher_dir = L.TEACHER_DIR.format(exp="parity", tid=tid)
     shutil.copytree(tdir / teacher_dir, tdir10 / teacher_dir, dirs_exist_ok=True)
     shutil.copy2(tdir / selected, tdir10 / selected)
-    probe_steps = [100000, 150000, 200000]
-    for _ in range(reps):
-        outs = [L.PROBE.format(exp="parity", tid=tid, step=s) for s in probe_steps]
-        r3.run(outs, ["probe"])
-        for s, o in zip(probe_steps, outs, strict=True):
-            add("probe", r3.job(o, L.PROBE_LOG.format(exp="parity", tid=tid, step=s)))
+    if PROBE_PER_CHECKPOINT:
+        probe_steps = [100000, 150000, 200000]
+        for _ in range(reps):
+            outs = [L.PROBE.format(exp="parity", tid=tid, step=s) for s in probe_steps]
+            r3.run(outs, ["probe"])
+            for s, o in zip(probe_steps, outs, strict=True):
+                add("probe", r3.job(o, L.PROBE_LOG.format(exp="parity", tid=tid, step=s)))
+    else:
+        out, log = L.PROBE.format(exp="parity", tid=tid), L.PROBE_LOG.format(exp="parity", tid=tid)
+        for _ in range(reps):
+            r3.run([out], ["probe"])
+            add("probe", r3.job(out, log))
     logits0 = L.TEACHER_LOGITS.format(exp="parity", seed=0)
     r3.run([logits0], ["teacher_logits"])
     add("teacher_logits", r3.job(logits0, L.TEACHER_LOGITS_LOG.format(exp="parity", seed=0)))
@@ -365,6 +379,18 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
     record["jobs"] = {name: _median_job(s) for name, s in jobs.items()}
     for rec in record["jobs"].values():
         rec["fixed_vs_python_pass"] = rec["fixed"] / record["python_pass_s"]
+    # What probing the teacher's every checkpoint costs: one job, or one job per checkpoint.
+    ckpts = len(L.teacher_checkpoints(cfg3["experiments"]["parity"]))
+    probe = record["jobs"]["probe"]
+    probe["checkpoints"] = 1 if PROBE_PER_CHECKPOINT else ckpts
+    jobs_per_teacher = ckpts if PROBE_PER_CHECKPOINT else 1
+    record["probe_teacher"] = {
+        "checkpoints": ckpts,
+        "jobs": jobs_per_teacher,
+        "wall": probe["wall"] * jobs_per_teacher,
+        "fixed": probe["fixed"] * jobs_per_teacher,
+        "fixed_per_checkpoint": probe["fixed"] * jobs_per_teacher / ckpts,
+    }
 
     # -- the students' model-steps/s against the kernel's on the same shape
     exp = cfg3["experiments"]["parity"]
@@ -418,6 +444,12 @@ def format_section(rec: dict) -> str:
             f"{s['training_model_steps_per_s'] / 1e6:.2f}M/s | {s['job_vs_kernel']:.2f} | "
             f"{s['training_vs_kernel']:.2f} |"
         )
+    pt = rec["probe_teacher"]
+    lines.append(
+        f"\nprobing the teacher's {pt['checkpoints']} checkpoints: {pt['jobs']} job(s), {pt['wall']:.1f} s "
+        f"of job wall time, {pt['fixed']:.1f} s of it fixed cost ({pt['fixed_per_checkpoint'] * 1e3:.0f} ms "
+        "a checkpoint)"
+    )
     lines.append(
         f"\nseconds in s (medians of {min(j['samples'] for j in rec['jobs'].values())}+ samples); load "
         f"{rec['load_before'][0]:.1f} before, {rec['load_after'][0]:.1f} after; took {rec['seconds']:.0f} s"

@@ -34,8 +34,8 @@ SELECTED_LOG = f"{LOGS}/{{exp}}/select_teacher.log"
 SELECTION = f"{RES}/{{exp}}/teacher/transition.json"
 SELECTION_LOG = f"{LOGS}/{{exp}}/select_checkpoints.log"
 
-PROBE = f"{RES}/{{exp}}/probe/{{tid}}/step{{step}}.parquet"
-PROBE_LOG = f"{LOGS}/{{exp}}/probe/{{tid}}/step{{step}}.log"
+PROBE = f"{RES}/{{exp}}/probe/{{tid}}.parquet"  # every checkpoint of the teacher, one job
+PROBE_LOG = f"{LOGS}/{{exp}}/probe/{{tid}}.log"
 
 STUDENT = f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.parquet"
 STUDENT_STATE = f"{RES}/{{exp}}/students/{{strategy}}/w{{width}}.resume.pt"
@@ -133,8 +133,9 @@ def teacher_curves(exp_name: str, exp: dict) -> list[str]:
 
 
 def probe_tables(exp_name: str, exp: dict, tid: str) -> list[str]:
-    """The probe of every checkpoint of teacher ``tid`` (the selected one)."""
-    return [PROBE.format(exp=exp_name, tid=tid, step=s) for s in teacher_checkpoints(exp)]
+    """The probe of every checkpoint of teacher ``tid`` (the selected one): one table, one job (one
+    process per checkpoint cost more to start than to probe)."""
+    return [PROBE.format(exp=exp_name, tid=tid)]
 
 
 def teacher_logit_files(exp_name: str, exp: dict) -> list[str]:

@@ -94,9 +94,8 @@ def jobs(cfg: dict, model: CostModel | None = None) -> list[Job]:
             out.append(
                 Job("teacher", f"{exp_name}/{tid}", 0, cpu_s, gpu_s, place(cfg, "teacher", cpu_s, gpu_s))
             )
-        for step in L.teacher_checkpoints(exp):
-            cpu_s, gpu_s = job_seconds(cfg, exp, "probe", model)
-            out.append(Job("probe", f"{exp_name}/step{step}", 1, cpu_s, gpu_s, "cpu"))
+        cpu_s, gpu_s = job_seconds(cfg, exp, "probe", model)  # the selected teacher's, every checkpoint
+        out.append(Job("probe", f"{exp_name}/probe", 1, cpu_s, gpu_s, "cpu"))
         for strategy, width in L.student_cells(exp):
             cpu_s, gpu_s = job_seconds(cfg, exp, "students", model, strategy=strategy, width=width)
             side = place(cfg, "students", cpu_s, gpu_s)

@@ -70,7 +70,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from .layout import GPU_BENCH
+from .layout import GPU_BENCH, teacher_checkpoints
 
 # --- measured throughputs (see the module docstring) ------------------------------------------------
 CPU_STEP_WORK = 1.0e8  # compiled kernel: model-steps/s x width (width 2000: 50k steps/s)
@@ -253,8 +253,10 @@ def teacher_logits_mem_mb(cfg: dict, exp: dict, attempt: int = 1, side: str = "c
 
 
 def probe_compute_s(exp: dict) -> float:
-    """Seconds of one probe job (CPU only: numpy): the teacher's forward pass over the probe sample."""
-    return exp["probe"]["samples"] * exp["teacher"]["width"] / FORWARD_CPU
+    """Seconds of one probe job (CPU only: numpy): the teacher's forward pass over the probe sample, for
+    every checkpoint of the teacher."""
+    ckpts = len(teacher_checkpoints(exp))
+    return ckpts * exp["probe"]["samples"] * exp["teacher"]["width"] / FORWARD_CPU
 
 
 def job_seconds(

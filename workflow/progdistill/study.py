@@ -192,18 +192,30 @@ def select_checkpoints(
     return sel
 
 
-def run_probe(cfg: dict, exp_name: str, tid: str, step: int, ckpt_path: str, out_path: str) -> None:
+def run_probes(cfg: dict, exp_name: str, tid: str, ckpt_dir: str, out_path: str) -> None:
+    """The probe of every checkpoint of teacher ``tid`` (in ``ckpt_dir``), in step order, as one table."""
+    import time
+
     exp = cfg["experiments"][exp_name]
     task = make_task(exp["task"])
-    jobtime.mark("read")
-    teacher, _ = read_checkpoint_arrays(ckpt_path, n=task.n, width=exp["teacher"]["width"])
-    jobtime.mark("work")
     seeds = C.seeds_for(exp_name)
     p = exp["probe"]
     monos = monomial_set(task, p["degrees"], p["off_support_per_degree"], seeds["monomials"])
-    acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p["samples"])
+    steps = C.teacher_checkpoints(exp)
+    rows, t0, last = [], time.monotonic(), time.monotonic()
+    for i, step in enumerate(steps):
+        jobtime.mark("read")
+        teacher, _ = read_checkpoint_arrays(
+            checkpoint_file(ckpt_dir, step), n=task.n, width=exp["teacher"]["width"]
+        )
+        jobtime.mark("work")
+        acc, probed = probe_checkpoint(teacher, task, monos, seeds["probe"], p["samples"])
+        rows += [dict(r, checkpoint=step, teacher_accuracy=acc) for r in probed]
+        if time.monotonic() - last > 10 or i + 1 == len(steps):
+            last = time.monotonic()
+            log.info("%s %s: probed %d/%d checkpoints (%.1f s)", exp_name, tid, i + 1, len(steps), last - t0)
     jobtime.mark("write")
-    write_rows(rows, out_path, experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
+    write_rows(rows, out_path, experiment=exp_name, teacher=tid)
 
 
 def distil_schedules(exp: dict, selection: dict | None) -> list[tuple[tuple[int, int], ...]]:

@@ -1,5 +1,5 @@
 rule probe:
-    """Correlate one teacher checkpoint's outputs with in- and off-support monomials."""
+    """Correlate every checkpoint's outputs of one teacher with in- and off-support monomials."""
     input:
         L.TEACHER_CHECKPOINTS,
     output:
@@ -7,8 +7,8 @@ rule probe:
         L.PROBE,
     log:
         L.PROBE_LOG,
-    # The selection, hence the teacher_logits jobs and every distilling student, waits on all probes of
-    # the selected teacher: run these short jobs before the students.
+    # The selection, hence the teacher_logits jobs and every distilling student, waits on the probe of
+    # the selected teacher: run it before the students.
     priority: 12
     conda:
         ENV
