@@ -109,7 +109,7 @@ def test_every_job_of_a_run_logs_its_time_and_the_bench_reads_it(smoke_run):
         "aggregate": L.AGGREGATE_LOG,
         "summary": L.SUMMARY_LOG,
         "survival": L.SURVIVAL_LOG,
-        "figure": L.FIGURE_LOG.format(fig="fig1b"),
+        "figure": L.FIGURES_LOG,
     }
     for output, rule in cases:
         job = runner.job(output, logs[rule])

@@ -438,12 +438,47 @@ def make_figure(
 ) -> None:
     """Draw one figure of the registry (layout.FIGURES); ``selection`` (select_checkpoints output) is
     drawn on fig2a / fig7a."""
-    sns.set_theme(style="whitegrid", context="paper")
     jobtime.mark("read")
     curves = pd.read_parquet(curves_path)
     probe = pd.read_parquet(probe_path)
     jobtime.mark("work")  # drawing, then rendering to PDF and PNG
+    _draw(name, best_lr(curves), probe, cfg, selected, pdf, png, selection)
+
+
+def make_figures(
+    names: list[str],
+    curves_path: str,
+    probe_path: str,
+    cfg: dict,
+    selected_paths: list[str],
+    selection_paths: list[str],
+    pdfs: list[str],
+    pngs: list[str],
+) -> None:
+    """Draw several figures of the registry in one process (the figure rule's job): the tables are read
+    and each strategy's best LR chosen once. ``selected_paths`` / ``selection_paths``: the select_teacher and
+    select_checkpoints outputs of the experiments drawn."""
+    import json
+
+    jobtime.mark("read")
+    curves = pd.read_parquet(curves_path)
+    probe = pd.read_parquet(probe_path)
+    chosen = {}
+    for sel_path, selection_path in zip(selected_paths, selection_paths, strict=True):
+        with open(sel_path) as fh, open(selection_path) as gh:
+            selected = json.load(fh)
+            chosen[selected["experiment"]] = (selected, json.load(gh))
+    jobtime.mark("work")  # drawing, then rendering to PDF and PNG
     curves = best_lr(curves)
+    for name, pdf, png in zip(names, pdfs, pngs, strict=True):
+        selected, selection = chosen[cfg["figures"][L.FIGURES[name].family]]
+        _draw(name, curves, probe, cfg, selected, pdf, png, selection)
+        log.info("drew %s", name)
+
+
+def _draw(name, curves, probe, cfg, selected, pdf, png, selection) -> None:
+    """One figure from the tables (``curves`` at each strategy's best LR) to its PDF and PNG."""
+    sns.set_theme(style="whitegrid", context="paper")
     exp = selected["experiment"]
     selected = {**selected, "selection": selection}
     spec = L.FIGURES[name]

@@ -18,7 +18,7 @@ Prepared here, in a temporary folder:
   would).
 - ``tables/``: the whole default configuration with synthetic per-job tables of its shapes (every teacher
   curve, student table and probe table, made-up but plausible numbers). Timed: aggregate, summary,
-  survival and one figure.
+  survival and the figure job (fig1b's: one job draws every parity and hierarchical figure).
 
 The students job's model-steps/s, end to end (its whole wall time) and in training (its work phase), are
 given as ratios to the compiled kernel's on the same shape, measured in this process: the same runs, width
@@ -51,6 +51,7 @@ TRANSITION = 155000  # the checkpoint the default run selects as 'transition'
 # One probe job per checkpoint (the layout before the probe job did a teacher's every checkpoint): the
 # bench runs on either, so one version of it measures the code before and after.
 PROBE_PER_CHECKPOINT = "{step}" in L.PROBE
+FIGURE_PER_JOB = not hasattr(L, "FIGURES_LOG")  # likewise one figure job per figure, before
 SYMBOLIC = {"transition": TRANSITION, "before": 120000, "after": 195000, "level1": 100000, "level2": 130000}
 
 
@@ -374,7 +375,8 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
         g.run(outs, ["summary", "survival", "figure"])
         add("summary", g.job(L.SUMMARY_PARQUET, L.SUMMARY_LOG))
         add("survival", g.job(L.SURVIVAL, L.SURVIVAL_LOG))
-        add(f"figure ({fig})", g.job(L.FIGURE_PDF.format(fig=fig), L.FIGURE_LOG.format(fig=fig)))
+        flog = L.FIGURE_LOG.format(fig=fig) if FIGURE_PER_JOB else L.FIGURES_LOG
+        add("figure", g.job(L.FIGURE_PDF.format(fig=fig), flog))
 
     record["jobs"] = {name: _median_job(s) for name, s in jobs.items()}
     for rec in record["jobs"].values():
@@ -384,6 +386,20 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
     probe = record["jobs"]["probe"]
     probe["checkpoints"] = 1 if PROBE_PER_CHECKPOINT else ckpts
     jobs_per_teacher = ckpts if PROBE_PER_CHECKPOINT else 1
+    from . import config as C
+
+    paper = [
+        f for f in L.figure_names(C.validate_config(copy.deepcopy(tcfg))) if L.FIGURES[f].family != "theory"
+    ]
+    fig_jobs = len(paper) if FIGURE_PER_JOB else 1
+    record["jobs"]["figure"]["figures"] = 1 if FIGURE_PER_JOB else len(paper)
+    record["figures_all"] = {
+        "figures": len(paper),
+        "jobs": fig_jobs,
+        "wall": record["jobs"]["figure"]["wall"] * fig_jobs,
+        "fixed": record["jobs"]["figure"]["fixed"] * fig_jobs,
+        "fixed_per_figure": record["jobs"]["figure"]["fixed"] * fig_jobs / len(paper),
+    }
     record["probe_teacher"] = {
         "checkpoints": ckpts,
         "jobs": jobs_per_teacher,
@@ -444,6 +460,12 @@ def format_section(rec: dict) -> str:
             f"{s['training_model_steps_per_s'] / 1e6:.2f}M/s | {s['job_vs_kernel']:.2f} | "
             f"{s['training_vs_kernel']:.2f} |"
         )
+    fa = rec["figures_all"]
+    lines.append(
+        f"\ndrawing the default's {fa['figures']} parity and hierarchical figures: {fa['jobs']} job(s) "
+        f"(fig1b's timed), {fa['wall']:.1f} s of job wall time, {fa['fixed']:.1f} s of it fixed cost "
+        f"({fa['fixed_per_figure'] * 1e3:.0f} ms a figure)"
+    )
     pt = rec["probe_teacher"]
     lines.append(
         f"\nprobing the teacher's {pt['checkpoints']} checkpoints: {pt['jobs']} job(s), {pt['wall']:.1f} s "

@@ -59,6 +59,7 @@ CONFIG_LOG = f"{LOGS}/record_config.log"
 FIGURE_PDF = f"{RES}/figures/{{fig}}.pdf"
 FIGURE_PNG = f"{RES}/figures/{{fig}}.png"
 FIGURE_LOG = f"{LOGS}/figures/{{fig}}.log"
+FIGURES_LOG = f"{LOGS}/figures/figures.log"  # the one job that draws the parity and hierarchical figures
 SCALING_PDF = f"{RES}/figures/scaling_{{exp}}.pdf"
 SCALING_PNG = f"{RES}/figures/scaling_{{exp}}.png"
 SCALING_LOG = f"{LOGS}/figures/scaling_{{exp}}.log"
@@ -170,14 +171,18 @@ def figure_names(cfg: dict) -> list[str]:
     return names
 
 
+def paper_figures(cfg: dict) -> list[str]:
+    """The figures of the parity and hierarchical families this configuration draws (one job draws them)."""
+    return [n for n in figure_names(cfg) if FIGURES[n].family != "theory"]
+
+
 def all_targets(cfg: dict) -> list[str]:
     """What `rule all` asks for."""
     exps = cfg.get("experiments", {})
     # A configuration may hold only a theory section: no experiment tables then.
     out = [CURVES, PROBES, SUMMARY_PARQUET, SUMMARY_MD, SURVIVAL, COMPARISONS] if exps else []
     out.append(CONFIG_YAML)
-    paper = [n for n in figure_names(cfg) if FIGURES[n].family != "theory"]
-    out += [t.format(fig=f) for f in paper for t in (FIGURE_PDF, FIGURE_PNG)]
+    out += [t.format(fig=f) for f in paper_figures(cfg) for t in (FIGURE_PDF, FIGURE_PNG)]
     out += [t.format(exp=e) for e in exps if "scaling" in exps[e] for t in (SCALING_PDF, SCALING_PNG)]
     out += [t.format(exp=e) for e in exps for t in (SURVIVAL_PDF, SURVIVAL_PNG)]
     out += [SELECTION.format(exp=e) for e in exps]

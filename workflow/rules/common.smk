@@ -130,10 +130,6 @@ def students_mem_mb(wildcards, attempt):
     return pdr.students_mem_mb(config, exp, wildcards.strategy, width, attempt, side)
 
 
-def figure_experiment(wc):
-    return config["figures"][L.FIGURES[wc.fig].family]
-
-
 # The teacher_logits stage (teacher_logits.smk): its inputs and placement, and the students' input on its
 # files.
 

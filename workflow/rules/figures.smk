@@ -1,30 +1,43 @@
-rule figure:
-    """One figure (PDF + PNG) of the registry (progdistill.layout.FIGURES) from the aggregated tables;
-    `snakemake results/figures/fig2b.pdf`."""
-    input:
-        curves=L.CURVES,
-        probe=L.PROBES,
-        selected=lambda wc: L.SELECTED.format(exp=figure_experiment(wc)),
-        selection=lambda wc: L.SELECTION.format(exp=figure_experiment(wc)),
-    output:
-        pdf=L.FIGURE_PDF,
-        png=report(
-            L.FIGURE_PNG,
-            caption="../report/figure.rst",
-            category=figure_experiment,
-            labels={"figure": "{fig}"},
-        ),
-    log:
-        L.FIGURE_LOG,
-    wildcard_constraints:
-        fig=L.figure_pattern("parity", "hierarchical"),
-    conda:
-        ENV
-    params:
-        caption=lambda wc: L.FIGURES[wc.fig].caption,
-        experiment=figure_experiment,
-    script:
-        "../scripts/figure.py"
+# The parity and hierarchical figures the configuration draws, and the experiments they draw.
+PAPER_FIGURES = L.paper_figures(config)
+FIGURE_EXPS = sorted({config["figures"][L.FIGURES[f].family] for f in PAPER_FIGURES})
+
+
+if PAPER_FIGURES:
+
+    rule figure:
+        """Every figure (PDF + PNG) of the parity and hierarchical families of the registry
+        (progdistill.layout.FIGURES) from the aggregated tables, in one job: the tables and the plotting
+        libraries load once, where a job per figure cost more to start than to draw. `snakemake
+        results/figures/fig2b.pdf` runs it."""
+        input:
+            curves=L.CURVES,
+            probe=L.PROBES,
+            selected=[L.SELECTED.format(exp=e) for e in FIGURE_EXPS],
+            selection=[L.SELECTION.format(exp=e) for e in FIGURE_EXPS],
+        output:
+            pdf=[L.FIGURE_PDF.format(fig=f) for f in PAPER_FIGURES],
+            png=[
+                report(
+                    L.FIGURE_PNG.format(fig=f),
+                    caption="../report/figure.rst",
+                    category=config["figures"][L.FIGURES[f].family],
+                    labels={"figure": f},
+                )
+                for f in PAPER_FIGURES
+            ],
+        log:
+            L.FIGURES_LOG,
+        conda:
+            ENV
+        params:
+            figures=PAPER_FIGURES,
+            captions={f: L.FIGURES[f].caption for f in PAPER_FIGURES},
+            experiments={
+                f: config["figures"][L.FIGURES[f].family] for f in PAPER_FIGURES
+            },
+        script:
+            "../scripts/figure.py"
 
 
 rule scaling_figure:

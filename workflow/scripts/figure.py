@@ -1,20 +1,14 @@
-import json
-
 from progdistill import figures, logs
 
 logs.setup(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 sm = snakemake  # noqa: F821
-with open(sm.input.selected) as fh:
-    selected = json.load(fh)
-with open(sm.input.selection) as fh:
-    selection = json.load(fh)
-figures.make_figure(
-    sm.wildcards.fig,
+figures.make_figures(
+    sm.params.figures,
     sm.input.curves,
     sm.input.probe,
     sm.config,
-    selected,
-    sm.output.pdf,
-    sm.output.png,
-    selection=selection,
+    list(sm.input.selected),
+    list(sm.input.selection),
+    list(sm.output.pdf),
+    list(sm.output.png),
 )
