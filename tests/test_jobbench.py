@@ -26,26 +26,29 @@ def _job_time(log: Path) -> dict:
 
 def test_job_time_splits_a_job_into_its_phases(tmp_path):
     """Each mark closes the phase before it: the phases add up to the job's time from setup to exit, each
-    is as long as the script made it (sleeps of 0.1, 0.2, 0.4 and 0.1 s), and an import inside a phase
-    (here one that sleeps 0.3 s) counts as imports, not as that phase."""
+    is as long as the script made it (sleeps of 0.2, 0.4, 0.8 and 0.2 s; a sleep lasts at least that long,
+    and the upper bound leaves a loaded machine room), and an import inside a phase (one that sleeps 0.6 s)
+    counts as imports, not as that phase. Sleeping uses no CPU: the CPU phases stay small."""
     log = tmp_path / "job.log"
-    (tmp_path / "slow_module.py").write_text("import time\ntime.sleep(0.3)\n")
+    (tmp_path / "slow_module.py").write_text("import time\ntime.sleep(0.6)\n")
     script = (
         "import time\n"
         "from progdistill import jobtime, logs\n"
         f"logs.setup({str(log)!r})\n"
-        "time.sleep(0.1); jobtime.mark('read')\n"
-        "time.sleep(0.2); jobtime.mark('work')\n"
-        "time.sleep(0.2); import slow_module; time.sleep(0.2); jobtime.mark('write')\n"
-        "time.sleep(0.1)\n"
+        "time.sleep(0.2); jobtime.mark('read')\n"
+        "time.sleep(0.4); jobtime.mark('work')\n"
+        "time.sleep(0.4); import slow_module; time.sleep(0.4); jobtime.mark('write')\n"
+        "time.sleep(0.2)\n"
     )
     env = dict(os.environ, PYTHONPATH=f"{ROOT / 'workflow'}{os.pathsep}{tmp_path}")
     subprocess.run([sys.executable, "-c", script], check=True, env=env, capture_output=True)
     rec = _job_time(log)
-    want = {"setup": 0.1, "read": 0.2, "work": 0.4, "write": 0.1, "imports": 0.3}
-    assert set(rec["phases"]) == set(want)
+    want = {"setup": 0.2, "read": 0.4, "work": 0.8, "write": 0.2, "imports": 0.6}
+    assert set(rec["phases"]) == set(want) and set(rec["cpu"]) <= set(want)
     for phase, seconds in want.items():
-        assert seconds <= rec["phases"][phase] < seconds + 0.08, rec
+        assert seconds <= rec["phases"][phase] < seconds + 0.35, rec
+        assert rec["cpu"].get(phase, 0) < 0.1, rec
+    assert 0 < rec["startup_cpu"] < 5
     total = rec["t_end"] - rec["t_start"]
     assert abs(sum(rec["phases"].values()) - total) < 0.01, rec
     assert rec["startup"] is None or 0 <= rec["startup"] < 5

@@ -116,6 +116,11 @@ class Runner:
         phases = dict(jt["phases"]) if jt else {}
         work = sum(v for k, v in phases.items() if k not in FIXED_PHASES)
         out = {**rec, "work": work, "fixed": rec["wall"] - work, "phases": phases}
+        if jt and "cpu" in jt:  # the job process's own CPU seconds (not Snakemake's, nor the shell's)
+            cpu = jt["cpu"]
+            out["cpu_work"] = sum(v for k, v in cpu.items() if k not in FIXED_PHASES)
+            out["cpu"] = jt["startup_cpu"] + sum(cpu.values())
+            out["cpu_fixed"] = out["cpu"] - out["cpu_work"]
         if jt:
             out["startup"] = jt["startup"]
             # Snakemake's start of the job to the process's start (script written, shell started), and from
@@ -126,14 +131,19 @@ class Runner:
         return out
 
 
-def python_pass(repeats: int = 9) -> float:
-    """Median wall time of a bare interpreter start (`python -c pass`)."""
-    times = []
+def python_pass(repeats: int = 9) -> tuple[float, float]:
+    """Median wall time and CPU time of a bare interpreter start (`python -c pass`)."""
+    import resource
+
+    times, cpus = [], []
     for _ in range(repeats):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def preamble_imports(repeats: int = 5) -> float:
@@ -147,10 +157,12 @@ def preamble_imports(repeats: int = 5) -> float:
     return statistics.median(times)
 
 
-def kernel_rate(runs: int, steps: int, n: int, width: int, classes: int, chunk: int, repeats: int) -> float:
-    """Model-steps/s of the compiled kernel alone on a students job's shape, in calls of ``chunk`` steps
-    (the same chunk of random inputs and one-hot targets every call: the kernel's speed does not depend on
-    the numbers)."""
+def kernel_rate(
+    runs: int, steps: int, n: int, width: int, classes: int, chunk: int, repeats: int
+) -> tuple[float, float]:
+    """Model-steps/s (per wall second, per CPU second) of the compiled kernel alone on a students job's
+    shape, in calls of ``chunk`` steps (the same chunk of random inputs and one-hot targets every call: the
+    kernel's speed does not depend on the numbers)."""
     import torch
 
     from .engine import get_backend
@@ -162,17 +174,18 @@ def kernel_rate(runs: int, steps: int, n: int, width: int, classes: int, chunk: 
     X = (torch.randint(0, 2, (runs, chunk, n), generator=gen) * 2 - 1).to(torch.int8)
     Q = torch.nn.functional.one_hot(torch.randint(0, classes, (runs, chunk), generator=gen), classes).float()
     lr = torch.full((runs,), 0.01)
-    rates = []
+    rates, cpu_rates = [], []
     for _ in range(repeats):
         params = init_params(n, width, classes, list(range(runs)))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         done = 0
         while done < steps:
             k = min(chunk, steps - done)
             backend.run_steps(params, X[:, :k], Q[:, :k], lr)
             done += k
         rates.append(runs * steps / (time.perf_counter() - t0))
-    return statistics.median(rates)
+        cpu_rates.append(runs * steps / (time.process_time() - c0))
+    return statistics.median(rates), statistics.median(cpu_rates)
 
 
 # -- synthetic tables of the default's shapes ---------------------------------------------------------------
@@ -288,7 +301,7 @@ def _write(df, path: Path) -> None:
 
 
 def _median_job(samples: list[dict]) -> dict:
-    keys = ("wall", "work", "fixed", "startup", "launch", "finish")
+    keys = ("wall", "work", "fixed", "startup", "launch", "finish", "cpu", "cpu_work", "cpu_fixed")
     keys = [k for k in keys if all(s.get(k) is not None for s in samples)]
     out = {k: statistics.median(s[k] for s in samples) for k in keys}
     phases = sorted({p for s in samples for p in s["phases"]})
@@ -304,7 +317,7 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
     reps = 1 if quick else repeats
     t_begin = time.perf_counter()
     record: dict = {"root": str(root), "load_before": os.getloadavg()}
-    record["python_pass_s"] = python_pass()
+    record["python_pass_s"], record["python_pass_cpu_s"] = python_pass()
     record["preamble_imports_s"] = preamble_imports()
     jobs: dict[str, list[dict]] = {}
 
@@ -395,6 +408,8 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
     record["jobs"] = {name: _median_job(s) for name, s in jobs.items()}
     for rec in record["jobs"].values():
         rec["fixed_vs_python_pass"] = rec["fixed"] / record["python_pass_s"]
+        if "cpu_fixed" in rec:
+            rec["cpu_fixed_vs_python_pass"] = rec["cpu_fixed"] / record["python_pass_cpu_s"]
     # What probing the teacher's every checkpoint costs: one job, or one job per checkpoint.
     ckpts = len(L.teacher_checkpoints(cfg3["experiments"]["parity"]))
     probe = record["jobs"]["probe"]
@@ -426,12 +441,18 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
         record["students"][name] = {
             "runs": runs,
             "steps": steps,
-            "kernel_model_steps_per_s": statistics.median(kernel[name]),
+            "kernel_model_steps_per_s": statistics.median(k[0] for k in kernel[name]),
             "job_model_steps_per_s": ms / record["jobs"][name]["wall"],
             "training_model_steps_per_s": ms / record["jobs"][name]["phases"]["work"],
-            "job_vs_kernel": statistics.median(ms / j["wall"] / k for j, k in pairs),
-            "training_vs_kernel": statistics.median(ms / j["phases"]["work"] / k for j, k in pairs),
+            "job_vs_kernel": statistics.median(ms / j["wall"] / k[0] for j, k in pairs),
+            "training_vs_kernel": statistics.median(ms / j["phases"]["work"] / k[0] for j, k in pairs),
         }
+        if all("cpu" in j for j, _ in pairs):  # the same ratios in CPU seconds (the job process's own)
+            record["students"][name].update(
+                kernel_model_steps_per_cpu_s=statistics.median(k[1] for k in kernel[name]),
+                job_vs_kernel_cpu=statistics.median(ms / j["cpu"] / k[1] for j, k in pairs),
+                training_vs_kernel_cpu=statistics.median(ms / j["cpu_work"] / k[1] for j, k in pairs),
+            )
     record["load_after"] = os.getloadavg()
     record["seconds"] = time.perf_counter() - t_begin
     return record
@@ -439,32 +460,40 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
 
 def format_section(rec: dict) -> str:
     lines = [
-        f"python -c pass: {rec['python_pass_s'] * 1e3:.0f} ms; the script preamble's imports: "
+        f"python -c pass: {rec['python_pass_s'] * 1e3:.0f} ms ({rec['python_pass_cpu_s'] * 1e3:.0f} ms CPU); "
+        "the script preamble's imports: "
         f"{rec['preamble_imports_s'] * 1e3:.0f} ms (medians)",
         "",
-        "| job | wall | startup | imports | setup | read | work | write | fixed | fixed / python -c pass |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| job | wall | startup | imports | setup | read | work | write | fixed | fixed / python -c pass | "
+        "CPU: fixed | CPU: work | CPU: fixed / python -c pass |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, j in rec["jobs"].items():
         ph = j["phases"]
         cells = [j["wall"], j.get("startup", float("nan")), ph.get("imports", 0), ph.get("setup", 0)]
         cells += [ph.get("read", 0), j["work"]]
         cells += [ph.get("write", 0), j["fixed"]]
+        cpu = (
+            f"{j['cpu_fixed']:.2f} | {j['cpu_work']:.2f} | {j['cpu_fixed_vs_python_pass']:.0f}x"
+            if "cpu_fixed" in j
+            else " | | "
+        )
         lines.append(
-            f"| {name} | {' | '.join(f'{c:.2f}' for c in cells)} | {j['fixed_vs_python_pass']:.0f}x |"
+            f"| {name} | {' | '.join(f'{c:.2f}' for c in cells)} | {j['fixed_vs_python_pass']:.0f}x | {cpu} |"
         )
     lines += [
         "",
         "| students job (width 100) | model-steps | kernel | job end to end | in training | job / kernel | "
-        "training / kernel |",
-        "|---|---|---|---|---|---|---|",
+        "training / kernel | CPU: job / kernel | CPU: training / kernel |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in rec["students"].values():
         lines.append(
             f"| {s['runs']} runs x {s['steps']:,} steps | {s['runs'] * s['steps'] / 1e6:.1f}M | "
             f"{s['kernel_model_steps_per_s'] / 1e6:.2f}M/s | {s['job_model_steps_per_s'] / 1e6:.2f}M/s | "
             f"{s['training_model_steps_per_s'] / 1e6:.2f}M/s | {s['job_vs_kernel']:.2f} | "
-            f"{s['training_vs_kernel']:.2f} |"
+            f"{s['training_vs_kernel']:.2f} | {s.get('job_vs_kernel_cpu', float('nan')):.2f} | "
+            f"{s.get('training_vs_kernel_cpu', float('nan')):.2f} |"
         )
     fa = rec["figures_all"]
     lines.append(
