@@ -523,7 +523,7 @@ def main(argv=None) -> None:
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="results/bench/jobs.json")
+    ap.add_argument("--out", default=L.JOB_BENCH)
     ap.add_argument("--root", default=str(PACKAGE_ROOT), help="the checkout whose Snakefile and package run")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="one sample per job (for tests)")
