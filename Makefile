@@ -47,7 +47,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/snakefmt Snakefile workflow/rules
 
-## Reference vs engine backends side by side: results/bench/engine.json.
+## Reference vs engine backends side by side (results/bench/engine.json), then whole jobs of the default's
+## shapes as Snakemake runs them (results/bench/jobs.json; progdistill/jobbench.py).
 bench: install
 	$(BIN)/python -m progdistill.bench
 

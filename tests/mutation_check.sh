@@ -28,13 +28,13 @@ mutate "tau not applied to the teacher (as if on the student)" workflow/progdist
     "soft[key] = soft_targets(logits, r.temperature).cpu()" "soft[key] = soft_targets(logits, 1.0).cpu()"
 mutate "temperature on the student's softmax in the engine" workflow/progdistill/engine.py \
     "g = torch.softmax(logits, dim=1) - Q[:, t]" "g = torch.softmax(logits / 0.5, dim=1) - Q[:, t]"
-mutate "progressive: checkpoint one interval later" workflow/progdistill/config.py \
-    "return tuple((s, min(s, final)) for s in range(0, steps, iv))" \
-    "return tuple((s, min(s + iv, final)) for s in range(0, steps, iv))"
-mutate "p-shot: segments shifted by one shot" workflow/progdistill/config.py \
+mutate "progressive: checkpoint one interval later" workflow/progdistill/strategies.py \
+    "return tuple((s, min(s, final)) for s in range(0, exp.students.steps, self.interval))" \
+    "return tuple((s, min(s + self.interval, final)) for s in range(0, exp.students.steps, self.interval))"
+mutate "p-shot: segments shifted by one shot" workflow/progdistill/strategies.py \
     "            segs.append((start, int(ck)))
             start += n_steps" "            start += n_steps
             segs.append((start, int(ck)))"
-mutate "teacher switch one step late" workflow/progdistill/training.py \
+mutate "teacher switch one step late" workflow/progdistill/runspec.py \
     "i = bisect.bisect_right(starts, step) - 1" "i = bisect.bisect_right(starts, step - 1) - 1"
 exit $survived

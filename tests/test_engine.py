@@ -77,3 +77,16 @@ def test_runs_are_independent_in_torch_backend():
     TorchBackend().run_steps(alone, X[:1], Q[None], torch.tensor([0.03]))
     for a, b in zip(both.select([1]).tensors(), alone.tensors(), strict=True):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_finite_names_exactly_the_runs_with_a_non_finite_parameter():
+    """MLPParams.finite checks one float64 sum of everything first; any NaN or inf must still be found, in
+    the run that holds it, also when an inf and a -inf would cancel into NaN or a sum is huge."""
+    params = init_params(6, 10, 3, list(range(5)))
+    assert params.finite().tolist() == [True] * 5
+    with torch.no_grad():
+        params.W1t[1, 2, 3] = float("nan")
+        params.b2[3, 0] = float("inf")
+        params.W2[4, 0, 0], params.W2[4, 1, 1] = float("inf"), float("-inf")
+        params.b1[0].fill_(3e38)  # finite, but a float32 sum of it would overflow
+    assert params.finite().tolist() == [True, False, True, False, False]

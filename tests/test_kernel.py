@@ -356,12 +356,12 @@ def test_default_target_follows_the_environment(monkeypatch):
     monkeypatch.delenv("PROGDISTILL_KERNEL_TARGET", raising=False)
     assert kernel.default_target() == "native"
     assert "-march=native" in portable.target_flags("native")
-    assert "-ffp-contract=off" not in portable.target_flags("native")  # the default's numbers: FMA on
+    assert "-DPD_NO_FMA" not in portable.target_flags("native")  # the default's numbers: FMA on
     for name, value in portable.environment().items():
         monkeypatch.setenv(name, value)
     assert kernel.default_target() == "portable"
     assert portable.missing_settings("portable") == {}
-    assert "-ffp-contract=off" in portable.target_flags("portable")
+    assert "-DPD_NO_FMA" in portable.target_flags("portable")
     monkeypatch.setenv("MKL_CBWR", "AUTO")
     assert portable.missing_settings("portable") == {"MKL_CBWR": "COMPATIBLE"}
     assert portable.missing_settings("native") == {}

@@ -65,9 +65,10 @@ def test_one_gpu_machine_default_config_keeps_students_on_cpu():
     got = sides(cfg)
     assert all(side == "cpu" for side in got.values())
     # The teacher-logit jobs: ~6 s of width-2000 forward passes on a core, a fraction of a second on the
-    # assumed GPU, but a GPU job starts GPU_STARTUP_S later: they stay on cores unless forced.
+    # assumed GPU, but a GPU job starts GPU_STARTUP_S later: they stay on cores unless forced. One job per
+    # (experiment, student seed): 2 x 10.
     logits = [j for j in placement.jobs(cfg, ASSUMED) if j.rule == "teacher_logits"]
-    assert len(logits) == 6 and all(j.side == "cpu" and j.cpu_s < j.gpu_s for j in logits)
+    assert len(logits) == 20 and all(j.side == "cpu" and j.cpu_s < j.gpu_s for j in logits)
     forced = load("config.yaml", placement={"teacher_logits": "gpu"})
     assert {j.side for j in placement.jobs(forced, ASSUMED) if j.rule == "teacher_logits"} == {"gpu"}
 

@@ -192,4 +192,4 @@ def test_the_model_reads_every_setting_from_the_validated_configuration():
     }
     parity = model.experiment("parity")
     assert parity.task.tree_depth is None and parity.needs_selection and exp.needs_selection
-    assert model.uses_logit_stage(parity) and parity.students.runs == 6
+    assert model.uses_logit_stage(parity) and parity.students.runs == 20

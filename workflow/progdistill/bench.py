@@ -1,4 +1,5 @@
-"""`make bench`: the autograd reference and every engine backend side by side, in one process.
+"""`make bench`: the autograd reference and every engine backend side by side, in one process; then whole
+workflow jobs of the default's shapes, as Snakemake runs them (progdistill.jobbench: results/bench/jobs.json).
 
 Writes results/bench/engine.json (a list of records: impl, width, runs, threads, model_steps_per_s,
 speedup_vs_reference) and prints it as a table. ``compiled-portable`` is the kernel built for
@@ -102,12 +103,27 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="fewer steps (for tests)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]: every backend available there")
+    ap.add_argument("--no-jobs", action="store_true", help="skip the job section (progdistill.jobbench)")
+    ap.add_argument("--jobs-only", action="store_true", help="only the job section")
+    ap.add_argument("--jobs-out", default="results/bench/jobs.json")
     ap.add_argument(
         "--e2e",
         action="store_true",
         help="also time the default configuration end to end (snakemake --cores 2, minutes)",
     )
     args = ap.parse_args(argv)
+    if not args.jobs_only:
+        engine_section(args)
+    if not args.no_jobs and torch.device(args.device).type == "cpu":
+        from . import jobbench
+
+        t0 = time.perf_counter()
+        print("\nWhole jobs of the default's shapes (snakemake, one job at a time):\n", flush=True)
+        jobbench.main(["--out", args.jobs_out, *(["--quick"] if args.quick else [])])
+        print(f"job section: {time.perf_counter() - t0:.0f} s")
+
+
+def engine_section(args) -> None:
     scale = 0.1 if args.quick else 1.0
     global DEVICE
     DEVICE = torch.device(args.device)

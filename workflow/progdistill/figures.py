@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from . import jobtime  # noqa: E402
 from . import layout as L  # noqa: E402
 from .config import Experiment, Study, as_study  # noqa: E402
 from .io import atomic_path  # noqa: E402
@@ -436,7 +437,9 @@ def make_figure(
     ``switches_path`` (switches.parquet) on the paced runs' figures."""
     sns.set_theme(style="whitegrid", context="paper")
     spec = L.FIGURES[name]
+    jobtime.mark("read")
     data = figure_data(curves_path, probe_path, cfg, teacher, selection, switches_path)
+    jobtime.mark("work")  # drawing, then rendering to PDF and PNG
     fig = DRAWINGS[spec.draw](data, **spec.options)
     fig.suptitle(f"{name}: {spec.caption}", fontsize="small", y=1.0)
     save_figure(fig, pdf, png)

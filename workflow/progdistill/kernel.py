@@ -39,7 +39,8 @@ from .portable import TARGETS, default_target, target_flags  # noqa: F401 - re-e
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("csrc") / "sgd.c"
-FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp")
+# -ffp-contract=off: sgd.c says which multiply-adds are fused (its FMA macro), never the compiler.
+FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp", "-ffp-contract=off")
 # precision -> (dtype, ABI version of sgd.c's PD_ABI, flags)
 PRECISIONS = {"float32": (torch.float32, 5, ()), "float64": (torch.float64, 6, ("-DPD_DOUBLE",))}
 

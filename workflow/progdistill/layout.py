@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 RES = "results"
 GPU_BENCH = f"{RES}/bench/engine_cuda.json"  # make bench-gpu's results, read by resources.CostModel
+JOB_BENCH = f"{RES}/bench/jobs.json"  # make bench's whole-job section (jobbench)
 LOGS = f"{RES}/logs"
 
 # ------------------------------------------------------------------------------------ path templates

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 
+from . import jobtime
+
 
 def setup(log_path: str | None, level: int = logging.INFO) -> None:
+    jobtime.start()  # the job's time split, logged when it ends
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_path:
         handlers.append(logging.FileHandler(log_path, mode="w"))

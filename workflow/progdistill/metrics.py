@@ -4,8 +4,15 @@ training) and each strategy's best learning rate (by mean steps to 95%). numpy/p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported where a function needs it: config (through transition) imports this module, and
+# evaluating the DAG and the training jobs should not pay pandas' import.
 
 
 def first_step_at(steps, values, level: float) -> int | None:
@@ -38,6 +45,8 @@ def steps_to_accuracy(curves: pd.DataFrame, target: float) -> pd.DataFrame:
                 budget=int(g.step.max()),
             )
         )
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=["strategy", "width", "seed", "steps", "budget"])
 
 
@@ -74,6 +83,8 @@ def best_lr(curves: pd.DataFrame, target: float = BEST_LR_TARGET) -> pd.DataFram
     runs = []
     for (*key, lr, seed), g in curves.groupby([*BEST_LR_KEYS, "lr", "seed"], sort=True):
         runs.append((*key, lr, seed, censored_steps(g.step, g.accuracy, target, g.diverged.any())[0]))
+    import pandas as pd
+
     steps = pd.DataFrame(runs, columns=[*BEST_LR_KEYS, "lr", "seed", "steps"])
     mean_steps = steps.groupby([*BEST_LR_KEYS, "lr"]).steps.mean().rename("mean_steps").reset_index()
     ranked = ranked.merge(mean_steps, on=[*BEST_LR_KEYS, "lr"]).sort_values(

@@ -53,6 +53,11 @@ class MLPParams:
 
     def finite(self) -> torch.Tensor:
         """(R,) bool: every parameter of the run is finite."""
+        # A sum is finite only if every term is (a NaN or inf term makes it NaN or inf), so one finite sum
+        # of everything means every run is finite; otherwise (a non-finite or an overflowing sum) each run
+        # is checked.
+        if bool(torch.isfinite(torch.stack([t.sum(dtype=torch.float64) for t in self.tensors()]).sum())):
+            return torch.ones(self.runs, dtype=torch.bool, device=self.W1t.device)
         ok = torch.ones(self.runs, dtype=torch.bool, device=self.W1t.device)
         for t in self.tensors():
             ok &= torch.isfinite(t.reshape(self.runs, -1)).all(dim=1)
@@ -102,5 +107,7 @@ def forward(params: MLPParams, x: torch.Tensor, block: int | None = None) -> tor
 
 
 def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """softmax(logits / tau), computed in float64 so tau down to 1e-4 stays finite (it becomes one-hot)."""
-    return torch.softmax(logits.double() / temperature, dim=-1).float()
+    """softmax(logits / tau), computed in float64 so tau down to 1e-4 stays finite (it becomes one-hot).
+    Dividing by tau = 1 is exact (x / 1 = x, NaN and inf included), so it is skipped."""
+    z = logits.double()
+    return torch.softmax(z if temperature == 1 else z / temperature, dim=-1).float()

@@ -23,24 +23,26 @@ def _x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
+# What 'portable' adds to any -march: no fused multiply-add (csrc/sgd.c writes its FMAs out and every build
+# has -ffp-contract=off, kernel.FLAGS) and a fixed exp polynomial.
+PORTABLE_EXTRA = ("-DPD_NO_FMA", "-DPD_PORTABLE_EXP")
+
+
 def target_flags(target: str) -> tuple[str, ...]:
     """Compiler flags of a kernel target: 'native', 'portable', or any -march value (e.g. 'x86-64-v3').
 
     'portable' is built for this CPU too (-march=native: measured 0.93-0.99x the native build's speed, where a
-    baseline -march=x86-64-v2 build ran at 0.37-0.51x), but without FMA contraction and with a fixed exp
+    baseline -march=x86-64-v2 build ran at 0.37-0.51x), but without fused multiply-adds and with a fixed exp
     polynomial. Without -ffast-math the compiler keeps every operation's IEEE rounding and order, so the
     vector width cannot change a bit; tests/test_kernel.py checks that these flags give identical bits
     for the x86-64-v2, v3 and v4 levels and for this CPU."""
     if target == "native":
-        return ("-march=native",)  # FMA contraction stays on (GCC's default): the default's numbers
+        return ("-march=native",)  # fused multiply-adds where the CPU has them: the default's numbers
     if target == "portable":
-        return ("-march=native", "-ffp-contract=off", "-DPD_PORTABLE_EXP")
+        return ("-march=native", *PORTABLE_EXTRA)
     if not target or target.startswith("-") or any(c.isspace() for c in target):
         raise ValueError(f"kernel target {target!r}: expected 'native', 'portable' or a -march value")
     return (f"-march={target}",)
-
-
-PORTABLE_EXTRA = ("-ffp-contract=off", "-DPD_PORTABLE_EXP")  # what 'portable' adds to any -march
 
 
 def environment() -> dict[str, str]:

@@ -414,8 +414,7 @@ class Paced(Strategy):
     def schedule(self, exp, selection=None) -> Schedule:
         """The curriculum at the teacher's own pace (progressive distillation's schedule): what the
         teacher_logits stage stores for it. A run slower than that computes the logits it lacks itself."""
-        final = exp.teacher.steps
-        return tuple((s, min(s, final)) for s in range(0, exp.students.steps, self.interval))
+        return Progressive(name=self.name, interval=self.interval).schedule(exp)
 
     def run_options(self, exp, selection, width, seed) -> dict:
         pace = Pace(self.curriculum(exp), self.tolerance, self.max_steps)

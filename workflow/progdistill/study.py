@@ -8,18 +8,17 @@ import logging
 import os
 import shutil
 
-import pandas as pd
-
 from . import config as C
+from . import jobtime
 from .checkpoints import load_checkpoint, read_checkpoint_arrays, save_checkpoint
 from .config import Experiment, Study, as_study
-from .io import write_json, write_parquet
+from .io import write_json, write_parquet, write_rows
 from .layout import checkpoint_file, parse_teacher_id, teacher_id
-from .metrics import rank_candidates
 from .probe import monomial_set, probe_checkpoint
 
 # Torch-dependent modules are imported inside the training functions only: the probe, selection,
-# aggregation and figure jobs never need torch, and importing it costs seconds per job.
+# aggregation and figure jobs never need torch, and importing it costs seconds per job. pandas likewise
+# (a third of a second): the training and probe jobs write their tables with pyarrow (io.write_rows).
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +87,7 @@ def run_teacher(
             checkpoint_file(staging, step), params, 0, dict(step=step, lr=lr, seed=seed, experiment=exp_name)
         )
 
+    jobtime.mark("work")  # training; its checkpoints are written on the way
     res = train(
         exp.task,
         t.width,
@@ -105,8 +105,18 @@ def run_teacher(
         label=f"{exp_name} teacher {tid}",
         **t.protocol.train_options(),
     )
-    df = pd.DataFrame(res.rows).drop(columns="run")
-    df = df.assign(
+    jobtime.mark("write")
+    rows = [{k: v for k, v in r.items() if k != "run"} for r in res.rows]
+    missing = [s for s in t.checkpoint_steps if not os.path.exists(checkpoint_file(staging, s))]
+    if missing:
+        raise RuntimeError(f"teacher {tid}: checkpoints {missing[:5]} are missing from {staging}")
+    if staging != ckpt_dir:
+        if os.path.exists(ckpt_dir):
+            shutil.rmtree(ckpt_dir)
+        os.replace(staging, ckpt_dir)
+    write_rows(
+        rows,
+        curve_path,
         experiment=exp_name,
         role="teacher",
         strategy="teacher",
@@ -116,20 +126,16 @@ def run_teacher(
         temperature=1.0,
         alpha=1.0,
     )
-    missing = [s for s in t.checkpoint_steps if not os.path.exists(checkpoint_file(staging, s))]
-    if missing:
-        raise RuntimeError(f"teacher {tid}: checkpoints {missing[:5]} are missing from {staging}")
-    if staging != ckpt_dir:
-        if os.path.exists(ckpt_dir):
-            shutil.rmtree(ckpt_dir)
-        os.replace(staging, ckpt_dir)
-    write_parquet(df, curve_path)
     _drop(state_path)
 
 
 def select_teacher(exp_name: str, curve_paths: list[str], out_path: str) -> dict:
     """Pick the teacher students learn from: the best LR (and seed) by mean held-out accuracy over
     training (area under the curve), which rewards both learning early and learning fully."""
+    import pandas as pd
+
+    from .metrics import rank_candidates
+
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths])
     score = rank_candidates(curves, [], ["lr", "seed"])  # diverged teachers ranked last
     if score.diverged.all():
@@ -158,6 +164,8 @@ def select_checkpoints(
 ) -> dict:
     """The chosen teacher's (id ``teacher``) phase-transition window and the checkpoints strategies may
     name (before / transition / after, and level0.. for hierarchical data), with the reason for each."""
+    import pandas as pd
+
     from .transition import select_checkpoints as select
 
     exp = as_study(cfg).experiment(exp_name)
@@ -189,9 +197,10 @@ def run_probe(cfg: dict | Study, exp_name: str, tid: str, step: int, ckpt_path: 
     seeds = C.seeds_for(exp_name)
     p = exp.probe
     monos = monomial_set(task, list(p.degrees), p.off_support_per_degree, seeds["monomials"])
+    jobtime.mark("work")
     acc, rows = probe_checkpoint(teacher, task, monos, seeds["probe"], p.samples)
-    df = pd.DataFrame(rows).assign(experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
-    write_parquet(df, out_path)
+    jobtime.mark("write")
+    write_rows(rows, out_path, experiment=exp_name, teacher=tid, checkpoint=step, teacher_accuracy=acc)
 
 
 def distil_schedules(exp: Experiment, selection: dict | None) -> list[tuple[tuple[int, int], ...]]:
@@ -236,6 +245,7 @@ def run_teacher_logits(
         len(need),
     )
     progress = Progress(f"{exp_name} teacher logits seed {seed} (blocks)", total)
+    jobtime.mark("work")  # the forward passes, each batch written as it is computed
     write_logits(
         out_path,
         stream,
@@ -285,6 +295,7 @@ def run_students(
     exp = study.experiment(exp_name)
     device, backend = setup(study, device)
     st = exp.strategy(strategy_name)
+    jobtime.mark("read")
     tid = teacher
     selection = None
     if st.uses_selection and selection_path:
@@ -314,12 +325,14 @@ def run_students(
     bank = TeacherBank(
         _teacher_loader(exp, ckpt_dir, device), stored=stored, train_set_size=opts["train_set_size"]
     )
+    heldout = _heldout(exp)
+    jobtime.mark("work")
     res = train(
         exp.task,
         width,
         runs,
         s.steps,
-        _heldout(exp),
+        heldout,
         exp.eval_every,
         backend,
         device,
@@ -330,10 +343,17 @@ def run_students(
         label=f"{exp_name} {strategy_name} w{width}",
         **opts,
     )
-    df = pd.DataFrame(res.rows)
-    df["lr"] = [meta[r][0] for r in df.run]
-    df["seed"] = [meta[r][1] for r in df.run]
-    df = df.drop(columns="run").assign(
+    jobtime.mark("write")
+    rows = [
+        {**{k: v for k, v in r.items() if k != "run"}, "lr": meta[r["run"]][0], "seed": meta[r["run"]][1]}
+        for r in res.rows
+    ]
+    for i, d in enumerate(res.diverged_at):
+        if d >= 0:
+            log.warning("run lr=%g seed=%d diverged at step %d", meta[i][0], meta[i][1], d)
+    write_rows(
+        rows,
+        out_path,
         experiment=exp_name,
         role="student",
         strategy=strategy_name,
@@ -342,10 +362,6 @@ def run_students(
         alpha=float(st.alpha),
         teacher=tid,
     )
-    for i, d in enumerate(res.diverged_at):
-        if d >= 0:
-            log.warning("run lr=%g seed=%d diverged at step %d", meta[i][0], meta[i][1], d)
-    write_parquet(df, out_path)
     _drop(state_path)
 
 
@@ -418,6 +434,9 @@ def aggregate(
     next teacher checkpoint (``switches_out``: the evaluation step it moved at, from and to which
     checkpoint, ``gap``: the held-out accuracy of the one it left less its own, "caught up" or "cap");
     sorted so reruns give identical files."""
+    import pandas as pd
+
+    jobtime.mark("read")
     curves = pd.concat([pd.read_parquet(p) for p in curve_paths], ignore_index=True)
     if switches_out:
         write_parquet(switches(curves), switches_out)
@@ -437,18 +456,22 @@ def aggregate(
         ["experiment", "role", "strategy", "width", "lr", "seed", "step"], ignore_index=True
     )
     probe = pd.concat([pd.read_parquet(p) for p in probe_paths], ignore_index=True)
+    jobtime.mark("work")
     probe = probe.astype(
         {"checkpoint": "int64", "degree": "int64", "node": "int64", "level": "int64", "in_support": "bool"}
     )
     probe = probe[PROBE_COLUMNS].sort_values(
         ["experiment", "teacher", "checkpoint", "output", "degree", "monomial"], ignore_index=True
     )
+    jobtime.mark("write")
     write_parquet(curves, curves_out)
     write_parquet(probe, probe_out)
 
 
-def switches(curves: pd.DataFrame) -> pd.DataFrame:
+def switches(curves):
     """The paced runs' moves, from their curve rows (training._evaluate's moved_to / reason)."""
+    import pandas as pd
+
     if "moved_to" not in curves.columns:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _SWITCH_DTYPES.items()})[SWITCH_COLUMNS]
     moved = curves[curves.moved_to.fillna(-1) >= 0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import jobtime
 from .config import Study, as_study
 from .io import atomic_path, write_parquet
 from .metrics import best_lr  # the same LR choice as the figures and statistics
@@ -211,7 +212,11 @@ def to_html(summary: pd.DataFrame) -> str:
 def write_summary(
     curves_path: str, cfg: dict | Study, parquet_out: str, md_out: str, html_out: str | None = None
 ) -> pd.DataFrame:
-    summary = summarize(pd.read_parquet(curves_path), cfg)
+    jobtime.mark("read")
+    curves = pd.read_parquet(curves_path)
+    jobtime.mark("work")
+    summary = summarize(curves, cfg)
+    jobtime.mark("write")
     write_parquet(summary, parquet_out)
     with atomic_path(md_out) as tmp, open(tmp, "w") as fh:
         fh.write(to_markdown(summary))

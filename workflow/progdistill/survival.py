@@ -296,11 +296,16 @@ def survival_figure(
 
 def write_survival(curves_path: str, cfg: dict | Study, survival_out: str, comparisons_out: str) -> None:
     """results/survival.parquet and results/comparisons.parquet from the aggregated curves."""
+    from . import jobtime
     from .io import write_parquet
 
-    times = run_times(pd.read_parquet(curves_path))
+    jobtime.mark("read")
+    curves = pd.read_parquet(curves_path)
+    jobtime.mark("work")
+    times = run_times(curves)
     surv = survival_table(times)
     comp = comparisons(times, cfg)
+    jobtime.mark("write")
     write_parquet(surv, survival_out)
     write_parquet(comp, comparisons_out)
     for r in comp[np.isclose(comp.threshold, 0.95)].itertuples():

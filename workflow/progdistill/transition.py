@@ -9,9 +9,12 @@ choice reproducibly so a user who changes n, d or a width needs no round trip. n
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .metrics import first_step_at
 
@@ -121,6 +124,8 @@ def probe_signal(probe: pd.DataFrame) -> pd.DataFrame:
     scale = spread * np.sqrt(1 / ins["count"] + 1 / off["count"])
     diff = ins["mean"] - off["mean"]
     z = np.where(scale > 0, diff / scale.where(scale > 0, 1.0), np.sign(diff) * np.inf)
+    import pandas as pd  # here: config imports this module for is_symbolic / resolve
+
     out = pd.DataFrame(
         {"in_support": ins["mean"], "off_support": off["mean"], "noise": spread, "z": z}, index=t.index
     )
