@@ -517,11 +517,30 @@ def test_pace_draws_each_paced_runs_checkpoints_from_its_moves(run, capture, nam
         assert {(tuple(xy(ln)[0]), tuple(xy(ln)[1])) for ln in steps} == want
         (pace_line,) = [ln for ln in ax.lines if ln.get_label() == "teacher's pace (progressive)"]
         final = exp.teacher.steps
-        assert_line(pace_line, [0, exp.students.steps], [0, min(exp.students.steps, final)], "pace")
+        steps = exp.students.steps
+        if steps > final:  # the diagonal up to the final checkpoint, then flat on it
+            assert_line(pace_line, [0, final, steps], [0, final, final], "pace")
+        else:
+            assert_line(pace_line, [0, steps], [0, steps], "pace")
     t, c = run["teachers"][exp.name], run["curves"]
     chosen = c[(c.experiment == exp.name) & (c.role == "teacher") & (c.lr == t["lr"]) & (c.seed == t["seed"])]
     chosen = chosen.sort_values("step")
     assert_line(fig.axes[-1].lines[0], chosen.accuracy, chosen.step, "teacher")
+
+
+@pytest.mark.parametrize("name", _figures_drawn_by("pace"))
+def test_pace_line_stays_on_the_final_checkpoint_when_students_train_longer(run, capture, name):
+    """The default's hierarchical students train 500k steps on a 200k-step teacher: the teacher's pace is
+    the diagonal up to the final checkpoint and flat after it (not a diagonal to the students' budget)."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    exp_name = run["study"].figures[L.FIGURES[name].family]
+    teacher_steps = cfg["experiments"][exp_name]["teacher"]["steps"]
+    cfg["experiments"][exp_name]["students"]["steps"] = 2 * teacher_steps
+    fig, exp = _draw(dict(run, study=C.load_study(cfg)), capture, name)
+    assert exp.students.steps == 2 * exp.teacher.steps
+    for ax in fig.axes[:-1]:
+        (pace_line,) = [ln for ln in ax.lines if ln.get_label() == "teacher's pace (progressive)"]
+        assert_line(pace_line, [0, teacher_steps, 2 * teacher_steps], [0, teacher_steps, teacher_steps], "pace")
 
 
 # ------------------------------------------------------------------------------ scaling, survival

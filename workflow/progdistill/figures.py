@@ -514,7 +514,8 @@ def pace(data: FigureData):
             hit = g[g.accuracy >= 0.95].step.min()
             if hit == hit:  # NaN: never reached 95%
                 ax.plot([hit], [y[np.searchsorted(x, hit, side="right") - 1]], "o", color=colors[name], ms=4)
-        xs = np.array([0, exp.students.steps])
+        # Checkpoint = step until the final one, then the final one (a longer student budget stays on it).
+        xs = np.array([0, final, exp.students.steps] if final < exp.students.steps else [0, exp.students.steps])
         ax.plot(xs, np.minimum(xs, final), color="black", linestyle=":", label="teacher's pace (progressive)")
         for name, c in colors.items():
             ax.plot([], [], color=c, label=f"{name} (tau {exp.strategy(name).temperature:g})")
