@@ -540,7 +540,8 @@ def test_pace_line_stays_on_the_final_checkpoint_when_students_train_longer(run,
     assert exp.students.steps == 2 * exp.teacher.steps
     for ax in fig.axes[:-1]:
         (pace_line,) = [ln for ln in ax.lines if ln.get_label() == "teacher's pace (progressive)"]
-        assert_line(pace_line, [0, teacher_steps, 2 * teacher_steps], [0, teacher_steps, teacher_steps], "pace")
+        t = teacher_steps
+        assert_line(pace_line, [0, t, 2 * t], [0, t, t], "pace")
 
 
 # ------------------------------------------------------------------------------ scaling, survival

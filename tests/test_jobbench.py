@@ -72,8 +72,8 @@ def test_the_bench_trains_the_default_experiment_without_a_probe():
 @pytest.mark.slow
 def test_synthetic_tables_have_the_real_tables_shapes(smoke_run, tmp_path):
     """The tables folder's per-job tables stand in for real ones: same files, columns, dtypes and rows."""
-    cfg = yaml.safe_load(SMOKE.read_text())
-    jobbench.write_tables(tmp_path, jobbench.tables_config(cfg))
+    cfg = jobbench.tables_config(yaml.safe_load(SMOKE.read_text()))
+    jobbench.write_tables(tmp_path, cfg)
     model = C.load_study(cfg)
     real_files = []
     for exp_name, exp in model.experiments.items():

@@ -203,4 +203,4 @@ def test_bad_theory_keys_are_reported(changes, message):
 def test_a_configuration_must_run_something():
     with pytest.raises(C.ConfigError) as err:
         C.validate_config({})
-    assert "no theory section" in str(err.value)
+    assert "no theory or nscaling section" in str(err.value)

@@ -14,6 +14,8 @@ from conftest import run_snakemake
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SMOKE = ROOT / "workflow/configs/smoke.yaml"
+# The experiments the smoke preset's toy nscaling section generates (d = 3, n = 10 and 14).
+NSCALE = ("nscale_d3_n10", "nscale_d3_n14")
 PAPER = ROOT / "workflow/configs/paper.yaml"
 PARITY_FIGS = ["fig1a", "fig1b", "fig2a", "fig2b", "fig2c", "fig2d", "fig3a", "fig4", "fig6"]
 PARITY_FIGS += ["curricula_parity", "pace_parity"]
@@ -71,7 +73,7 @@ def test_curves_schema(smoke_run):
         got = "object" if pd.api.types.is_string_dtype(df[col]) else str(df[col].dtype)
         assert got == kind, (col, got)
     assert set(df.role) == {"teacher", "student"}
-    assert set(df.experiment) == {"parity", "hierarchical"}
+    assert set(df.experiment) == {"parity", "hierarchical", *NSCALE}
     df = df[df.experiment == "parity"]
     students = df[df.role == "student"]
     assert set(students.strategy) == {
@@ -253,7 +255,7 @@ def test_summary_table(smoke_run):
         "paced": 7,  # 0, 1000, .., 6000
         "extraction": 1,
     }
-    assert set(s.experiment) == {"parity", "hierarchical"}
+    assert set(s.experiment) == {"parity", "hierarchical", *NSCALE}
     assert (s.seeds == 2).all() and s.reached_95.between(0, 2).all()
     md = (smoke_run / "results/summary.md").read_text()
     assert "## parity, student width 16" in md and "| progressive |" in md and "log-rank" in md
@@ -265,7 +267,9 @@ def test_survival_and_comparison_tables(smoke_run):
     surv = pd.read_parquet(res / "survival.parquet")
     cols = "experiment width strategy threshold median_steps ci_low ci_high runs reached".split()
     assert set(cols) <= set(surv.columns)
-    assert set(surv.threshold) == {0.9, 0.95, 0.99} and (surv.runs == 2).all()
+    # 2 seeds per cell; the toy nscaling section's experiments 3.
+    assert set(surv.threshold) == {0.9, 0.95, 0.99}
+    assert (surv.runs == surv.experiment.map(lambda e: 3 if e in NSCALE else 2)).all()
     got = surv.dropna(subset=["median_steps", "ci_low"])
     # Some rows, not a number: which cells reach a threshold is the training outcome, which may round
     # differently on another CPU model (README: determinism is per machine).
@@ -451,7 +455,9 @@ def test_a_new_student_reruns_only_what_it_affects(smoke_run, tmp_path, change, 
         "figure": len(FIGS),
         "scaling_figure": 1,
         "survival": 1,
-        "survival_figure": 2,  # one per experiment: both read curves.parquet
+        "survival_figure": 4,  # one per experiment (the nscaling section's two included): all read curves
+        "nscaling_table": 1,  # reads curves.parquet too
+        "nscaling_figure": 1,
         "all": 1,
     }
     counts.pop("total", None)
@@ -477,12 +483,13 @@ def test_stage_and_inline_teacher_logits_give_identical_students(smoke_run, tmp_
     )
     text = out.stdout + out.stderr
     counts = _job_counts(text)
-    # Every distilling student job reruns, 7 strategies x 2 widths in each experiment; CE's jobs read no
-    # teacher logits, so the setting does not concern them. Compared: all 34 student tables (parity 8
-    # strategies x 2 widths and CE at the 2 sweep widths; hierarchical 6 listed + the p-shot grid's 2, x 2).
-    assert counts.get("students") == 14 + 14 and "teacher_logits" not in counts, text[-3000:]
+    # Every distilling student job reruns, 7 strategies x 2 widths in each experiment and 3 in each nscaling
+    # one (width 16); CE's jobs read no teacher logits, so the setting does not concern them. Compared: all
+    # 42 student tables (parity 8 strategies x 2 widths and CE at the 2 sweep widths; hierarchical 6 listed
+    # + the p-shot grid's 2, x 2; nscaling 4 strategies x 2 n).
+    assert counts.get("students") == 14 + 14 + 6 and "teacher_logits" not in counts, text[-3000:]
     students = sorted(p.relative_to(smoke_run) for p in smoke_run.glob("results/*/students/*/*.parquet"))
-    assert len(students) == 18 + 16
+    assert len(students) == 18 + 16 + 8
     for rel in [*students, Path("results/curves.parquet")]:
         assert (wd / rel).read_bytes() == (smoke_run / rel).read_bytes(), rel
     logs = "".join(p.read_text() for p in (wd / "results/logs").glob("*/students/*/*.log"))

@@ -515,7 +515,8 @@ def pace(data: FigureData):
             if hit == hit:  # NaN: never reached 95%
                 ax.plot([hit], [y[np.searchsorted(x, hit, side="right") - 1]], "o", color=colors[name], ms=4)
         # Checkpoint = step until the final one, then the final one (a longer student budget stays on it).
-        xs = np.array([0, final, exp.students.steps] if final < exp.students.steps else [0, exp.students.steps])
+        budget = exp.students.steps
+        xs = np.array([0, final, budget] if final < budget else [0, budget])
         ax.plot(xs, np.minimum(xs, final), color="black", linestyle=":", label="teacher's pace (progressive)")
         for name, c in colors.items():
             ax.plot([], [], color=c, label=f"{name} (tau {exp.strategy(name).temperature:g})")

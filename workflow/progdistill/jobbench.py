@@ -78,7 +78,8 @@ def train_config(base: dict, seeds: list[int]) -> dict:
 
 
 def tables_config(base: dict) -> dict:
-    return {k: v for k, v in base.items() if k != "theory"}
+    """The configuration's own experiments (the default's shapes): no theory or nscaling section."""
+    return {k: v for k, v in base.items() if k not in ("theory", "nscaling")}
 
 
 class Runner:

@@ -34,7 +34,8 @@ rule record_config:
     conda:
         ENV
     params:
-        # A changed configuration changes this parameter, which reruns the rule.
-        digest=lambda wc: pdconfig.digest(config),
+        # A changed configuration changes this parameter, which reruns the rule (the record's form: a rerun
+        # from results/config.yaml itself changes nothing).
+        digest=lambda wc: pdconfig.digest(pdconfig.record_form(config)),
     script:
         "../scripts/record_config.py"

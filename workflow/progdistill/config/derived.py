@@ -99,6 +99,19 @@ def student_stream(exp_name: str, seed: int) -> int:
     return derive_seed(exp_name, "student-stream", seed)
 
 
+def record_form(cfg: dict) -> dict:
+    """The validated configuration as the record writes it. Validating the record gives back the same
+    record form, so a rerun from results/config.yaml has nothing to do (record_config's digest is of this)."""
+    cfg = deepcopy(cfg)
+    for exp in cfg["experiments"].values():
+        exp.pop("pshot_grid", None)  # already expanded into strategies: keeps the record re-runnable
+    for name in generated_names(cfg.get("nscaling")):  # regenerated from the section when it is rerun
+        cfg["experiments"].pop(name, None)
+    if not cfg["experiments"]:  # only generated ones: an empty block would not validate (minProperties)
+        cfg.pop("experiments")
+    return cfg
+
+
 def write_record(cfg: dict, yaml_out: str, html_out: str | None = None) -> None:
     """The validated configuration as it ran (defaults filled in, p-shot grids expanded into strategies, the
     nscaling section kept and the experiments it generates left out):
@@ -108,13 +121,7 @@ def write_record(cfg: dict, yaml_out: str, html_out: str | None = None) -> None:
 
     from ..io import atomic_path
 
-    cfg = deepcopy(cfg)
-    for exp in cfg["experiments"].values():
-        exp.pop("pshot_grid", None)  # already expanded into strategies: keeps the record re-runnable
-    for name in generated_names(cfg.get("nscaling")):  # regenerated from the section when it is rerun
-        cfg["experiments"].pop(name, None)
-    if not cfg["experiments"]:  # only generated ones: an empty block would not validate (minProperties)
-        cfg.pop("experiments")
+    cfg = record_form(cfg)
     text = yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None, width=110)
     with atomic_path(yaml_out) as tmp, open(tmp, "w") as fh:
         fh.write(text)
