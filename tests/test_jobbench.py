@@ -3,6 +3,7 @@ log (progdistill.jobtime)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +122,35 @@ def test_every_job_of_a_run_logs_its_time_and_the_bench_reads_it(smoke_run):
         assert 0 < job["work"] < job["wall"], (rule, job)
         assert job["fixed"] == pytest.approx(job["wall"] - job["work"])
         assert job["startup"] is None or 0 < job["startup"] < job["wall"]
+
+
+@pytest.mark.slow
+def test_the_bench_times_exactly_the_figure_rules_figures(smoke_run):
+    """Every figure the bench times is drawn by the figure rule, and it times every one of them."""
+    names = jobbench.table_figures(jobbench.tables_config(yaml.safe_load(SMOKE.read_text())))
+    assert "fig9" not in names and "curricula_parity" in names and "theory_corr" not in names
+    pdfs = [L.FIGURE_PDF.format(fig=f) for f in names]
+    cmd = [
+        str(Path(sys.executable).with_name("snakemake")),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(smoke_run),
+    ]
+    cmd += [
+        "-n",
+        "--cores",
+        "1",
+        "--configfile",
+        str(SMOKE),
+        "--allowed-rules",
+        "figure",
+        "--forcerun",
+        "figure",
+    ]
+    out = subprocess.run([*cmd, "--", *pdfs], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out.stdout, re.M))
+    assert int(counts["figure"]) == len(names), out.stdout[-3000:]
+    drawn = set(re.findall(r"results/figures/(\w+)\.pdf", out.stdout))
+    assert drawn == set(names)

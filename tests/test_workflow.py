@@ -256,7 +256,8 @@ def test_summary_table(smoke_run):
         "extraction": 1,
     }
     assert set(s.experiment) == {"parity", "hierarchical", *NSCALE}
-    assert (s.seeds == 2).all() and s.reached_95.between(0, 2).all()
+    seeds = s.experiment.map(lambda e: 3 if e in NSCALE else 2)
+    assert (s.seeds == seeds).all() and (s.reached_95 >= 0).all() and (s.reached_95 <= seeds).all()
     md = (smoke_run / "results/summary.md").read_text()
     assert "## parity, student width 16" in md and "| progressive |" in md and "log-rank" in md
 
@@ -286,6 +287,7 @@ def test_survival_and_comparison_tables(smoke_run):
         comp.claim
     )
     probe = pd.read_parquet(res / "probe.parquet")
+    probe = probe[~probe.experiment.isin(NSCALE)]  # n = 14 there: a sampled probe
     # n = 12 in the smoke configuration: 2^12 inputs = the probe's samples, so the probe is exact.
     assert "stderr" in probe.columns and (probe.stderr == 0).all()
 

@@ -82,6 +82,15 @@ def tables_config(base: dict) -> dict:
     return {k: v for k, v in base.items() if k not in ("theory", "nscaling")}
 
 
+def table_figures(cfg: dict) -> list[str]:
+    """The figures the figure rule draws for a configuration: not the theory's, nor those drawn from the
+    task alone (rule task_figure)."""
+    from . import config as C
+
+    names = L.figure_names(C.load_study(copy.deepcopy(cfg)))
+    return [f for f in names if L.FIGURES[f].family != "theory" and L.FIGURES[f].needs == "tables"]
+
+
 class Runner:
     """Runs single jobs of a Snakefile on a folder and reads back how long each took."""
 
@@ -393,7 +402,7 @@ def run(root: Path, workdir: Path, repeats: int = 3, quick: bool = False) -> dic
     write_tables(gdir, tcfg)
     g = Runner(root, gdir, gdir / "config.yaml")
 
-    paper = [f for f in L.figure_names(C.load_study(copy.deepcopy(tcfg))) if L.FIGURES[f].family != "theory"]
+    paper = table_figures(tcfg)
     pdfs = [L.FIGURE_PDF.format(fig=f) for f in paper]
     drawing = []  # per repeat: the jobs that drew every figure
     for _ in range(reps):
