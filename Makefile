@@ -21,7 +21,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
-## The smoke configuration: the whole DAG in under a minute.
+## The smoke configuration: the whole DAG in about 1.5 minutes.
 smoke: install
 	$(BIN)/snakemake --cores $(CORES) --configfile workflow/configs/smoke.yaml
 
