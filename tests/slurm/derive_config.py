@@ -15,6 +15,7 @@ def gpu_smoke_config(smoke: dict) -> dict:
     cfg = dict(smoke, device="auto", placement={"teacher": "gpu", "teacher_logits": "gpu", "students": "gpu"})
     keep = (cfg.get("figures") or {}).get("parity", "parity")
     cfg["experiments"] = {keep: smoke["experiments"][keep]}
+    cfg.pop("nscaling", None)  # its experiments are sparse parities too: ordinary rules, more jobs
     return cfg
 
 
