@@ -188,6 +188,30 @@ def _check(t: torch.Tensor, name: str, dtype: torch.dtype, shape: tuple[int, ...
         raise ValueError(f"compiled backend: {name} must have shape {shape}, got {tuple(t.shape)}")
 
 
+def _per_step_lr(lr, R: int, K: int) -> torch.Tensor:
+    """The (R, K) learning rates of a chunk, one per run and step; an (R,) tensor is one LR per run, the
+    same for every step."""
+    lr = torch.as_tensor(lr)
+    if not lr.is_floating_point():
+        raise TypeError(f"compiled backend: lr must be floating point, got {lr.dtype}")
+    if lr.dim() == 1:
+        _check(lr, "lr", lr.dtype, (R,))
+        lr = lr[:, None].expand(R, K)
+    _check(lr, "lr", lr.dtype, (R, K))
+    return lr
+
+
+def _copy_back(err: int, orig, work) -> None:
+    """After a C call on contiguous copies: fail on its allocation error, else write back the copies of
+    the caller's tensors that were not contiguous (the others were updated in place)."""
+    if err:
+        raise MemoryError("compiled backend: could not allocate scratch memory")
+    with torch.no_grad():
+        for t, w in zip(orig, work, strict=True):
+            if w.data_ptr() != t.data_ptr():
+                t.copy_(w)
+
+
 class CompiledBackend:
     """The C loop of csrc/sgd.c: same contract and results (to float rounding) as engine.TorchBackend.
     ``target``: see the module docstring (None: default_target()); ``precision`` float64 is for tests."""
@@ -221,13 +245,7 @@ class CompiledBackend:
         if not isinstance(Q, torch.Tensor) or not Q.is_floating_point():
             raise TypeError("compiled backend: Q must be a floating-point tensor")
         _check(Q, "Q", Q.dtype, (R, K, C))
-        lr = torch.as_tensor(lr)
-        if not lr.is_floating_point():
-            raise TypeError(f"compiled backend: lr must be floating point, got {lr.dtype}")
-        if lr.dim() == 1:  # one LR per run: the same for every step
-            _check(lr, "lr", lr.dtype, (R,))
-            lr = lr[:, None].expand(R, K)
-        _check(lr, "lr", lr.dtype, (R, K))
+        lr = _per_step_lr(lr, R, K)
         if R == 0 or K == 0:
             return
 
@@ -248,12 +266,7 @@ class CompiledBackend:
             C,
             max(1, torch.get_num_threads()),
         )
-        if err:
-            raise MemoryError("compiled backend: could not allocate scratch memory")
-        with torch.no_grad():
-            for t, w in zip(orig, work, strict=True):
-                if w.data_ptr() != t.data_ptr():
-                    t.copy_(w)
+        _copy_back(err, orig, work)
 
     def run_hidden_steps(
         self, params: MLPParams, X: torch.Tensor, Z: torch.Tensor, lr: torch.Tensor, scale: float
@@ -274,13 +287,7 @@ class CompiledBackend:
         if not isinstance(Z, torch.Tensor) or not Z.is_floating_point():
             raise TypeError("compiled backend: Z must be a floating-point tensor")
         _check(Z, "Z", Z.dtype, (R, K, m))
-        lr = torch.as_tensor(lr)
-        if not lr.is_floating_point():
-            raise TypeError(f"compiled backend: lr must be floating point, got {lr.dtype}")
-        if lr.dim() == 1:
-            _check(lr, "lr", lr.dtype, (R,))
-            lr = lr[:, None].expand(R, K)
-        _check(lr, "lr", lr.dtype, (R, K))
+        lr = _per_step_lr(lr, R, K)
         if R == 0 or K == 0:
             return
         orig = (W1t, b1)
@@ -300,9 +307,4 @@ class CompiledBackend:
             m,
             max(1, torch.get_num_threads()),
         )
-        if err:
-            raise MemoryError("compiled backend: could not allocate scratch memory")
-        with torch.no_grad():
-            for t, w in zip(orig, work, strict=True):
-                if w.data_ptr() != t.data_ptr():
-                    t.copy_(w)
+        _copy_back(err, orig, work)

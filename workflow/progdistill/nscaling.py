@@ -309,69 +309,55 @@ def _lr_test(full, reduced, df: int) -> tuple[float, float]:
     return float(stat), float(chi2.sf(stat, df))
 
 
-def compare_slopes(a: pd.DataFrame, b: pd.DataFrame, model: str) -> dict:
-    """Whether runs ``a`` and ``b`` (two strategies) grow with n at different exponents: log T =
-    alpha_s + beta_s log n, each strategy with its own scale, against one common beta (likelihood ratio,
-    1 d.f.); ``estimate`` = beta_a - beta_b with its Wald 95% interval."""
-    out = dict(
-        estimate=np.nan, ci_low=np.nan, ci_high=np.nan, statistic=np.nan, df=1, p_value=np.nan, note=""
+def _no_test(note: str = "") -> dict:
+    return dict(
+        estimate=np.nan, ci_low=np.nan, ci_high=np.nan, statistic=np.nan, df=1, p_value=np.nan, note=note
     )
-    for name, g in (("strategy", a), ("baseline", b)):
-        if g[g.reached.astype(bool)].n.nunique() < 2:
-            out["note"] = f"the {name} reached {THRESHOLD:.0%} at fewer than two n: no slope to compare"
-            return out
-    both = pd.concat([a.assign(g=1.0), b.assign(g=0.0)], ignore_index=True)
-    df, _, _ = _prepare(both)
-    df["gx"] = df.g * df.x
+
+
+def _nested_test(df: pd.DataFrame, model: str, term: str, rest: str, ancillary: str | None = None) -> dict:
+    """Likelihood-ratio test (1 d.f.) of the fit with ``term`` against the fit of ``rest`` alone; the
+    estimate is ``term``'s coefficient in the full fit with its Wald 95% interval."""
     main = "mu_" if model == "lognormal" else "lambda_"
     try:
-        full, n1 = _fit(df, model, "g + x + gx", ancillary="g")
-        reduced, n2 = _fit(df, model, "g + x", ancillary="g")
+        full, n1 = _fit(df, model, f"{rest} + {term}", ancillary=ancillary)
+        reduced, n2 = _fit(df, model, rest, ancillary=ancillary)
     except Exception as err:
-        out["note"] = f"fit failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
-        return out
+        return _no_test(f"fit failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
     stat, p = _lr_test(full, reduced, 1)
-    ci = full.confidence_intervals_.loc[(main, "gx")]
+    ci = full.confidence_intervals_.loc[(main, term)]
+    out = _no_test("; ".join(sorted(set(n1 + n2))))
     out.update(
-        estimate=float(full.params_[(main, "gx")]),
+        estimate=float(full.params_[(main, term)]),
         ci_low=float(ci.iloc[0]),
         ci_high=float(ci.iloc[1]),
         statistic=stat,
         p_value=p,
-        note="; ".join(sorted(set(n1 + n2))),
     )
     return out
+
+
+def compare_slopes(a: pd.DataFrame, b: pd.DataFrame, model: str) -> dict:
+    """Whether runs ``a`` and ``b`` (two strategies) grow with n at different exponents: log T =
+    alpha_s + beta_s log n, each strategy with its own scale, against one common beta (likelihood ratio,
+    1 d.f.); ``estimate`` = beta_a - beta_b with its Wald 95% interval."""
+    for name, g in (("strategy", a), ("baseline", b)):
+        if g[g.reached.astype(bool)].n.nunique() < 2:
+            return _no_test(f"the {name} reached {THRESHOLD:.0%} at fewer than two n: no slope to compare")
+    both = pd.concat([a.assign(g=1.0), b.assign(g=0.0)], ignore_index=True)
+    df, _, _ = _prepare(both)
+    df["gx"] = df.g * df.x
+    return _nested_test(df, model, "gx", "g + x", ancillary="g")
 
 
 def curvature(g: pd.DataFrame, model: str) -> dict:
     """Whether log steps bend against log n: a (log n - center)^2 term against the straight line
     (likelihood ratio, 1 d.f.); ``estimate`` its coefficient (> 0: steeper at larger n), Wald 95% interval."""
-    out = dict(
-        estimate=np.nan, ci_low=np.nan, ci_high=np.nan, statistic=np.nan, df=1, p_value=np.nan, note=""
-    )
     if g.n.nunique() < 3 or g[g.reached.astype(bool)].n.nunique() < 3:
-        out["note"] = f"runs reached {THRESHOLD:.0%} at fewer than three n: no curvature"
-        return out
+        return _no_test(f"runs reached {THRESHOLD:.0%} at fewer than three n: no curvature")
     df, _, _ = _prepare(g)
     df["x2"] = df.x**2
-    main = "mu_" if model == "lognormal" else "lambda_"
-    try:
-        full, n1 = _fit(df, model, "x + x2")
-        line, n2 = _fit(df, model, "x")
-    except Exception as err:
-        out["note"] = f"fit failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}"
-        return out
-    stat, p = _lr_test(full, line, 1)
-    ci = full.confidence_intervals_.loc[(main, "x2")]
-    out.update(
-        estimate=float(full.params_[(main, "x2")]),
-        ci_low=float(ci.iloc[0]),
-        ci_high=float(ci.iloc[1]),
-        statistic=stat,
-        p_value=p,
-        note="; ".join(sorted(set(n1 + n2))),
-    )
-    return out
+    return _nested_test(df, model, "x2", "x")
 
 
 def tests(times: pd.DataFrame) -> pd.DataFrame:
